@@ -1,0 +1,201 @@
+// NodeInstall: one node through the method — PXE next boot + power on, DHCP seen → table entry to the monitor,
+// boot phases as signals, the final status under a durable install timer (default 20 min), then local boot on
+// success or the retry ladder on failure/timeout. Deterministic: no Node APIs; time is the SDK's.
+import {
+  ApplicationFailure,
+  ActivityFailure,
+  condition,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  setCurrentDetails,
+} from '@temporalio/workflow';
+import type { ControllerActivities, NodeRef, PowerTarget } from '../activities/types.ts';
+import { SA } from '../temporal/search-attributes.ts';
+import {
+  type NodeOutcome,
+  type NodeReport,
+  type NodeResult,
+  type NodeTimeline,
+  nodeReportSignal,
+  phaseSignal,
+  statusSignal,
+  type StatusSignal,
+  timelineQuery,
+} from './messages.ts';
+
+export interface NodeInstallInput {
+  clusterId: string;
+  cluster: string;
+  isoVersion: string;
+  node: NodeRef;
+  power: PowerTarget;
+  installTimeoutMs: number;
+  dhcpSeenMs: number;
+  attempts: number;
+  powerCycleOnRetry: boolean;
+}
+
+const controller = proxyActivities<ControllerActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '1s',
+    maximumInterval: '30s',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: ['BmcAuthError'],
+  },
+});
+const power = proxyActivities<ControllerActivities>({
+  // ipmitool calls are bounded by -N/-R; the limit protects against a hung process
+  startToCloseTimeout: '2 minutes',
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: ['BmcAuthError', 'BmcCommandError'],
+  },
+});
+
+function errorType(err: unknown): string | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+}
+
+export async function NodeInstall(input: NodeInstallInput): Promise<NodeResult> {
+  const { node } = input;
+  const parent = workflowInfo().parent;
+  const report = async (msg: NodeReport) => {
+    if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(nodeReportSignal, msg);
+  };
+
+  let attempt = 0;
+  let phase = 'pending';
+  let mac = node.mac;
+  let dhcpIp: string | undefined;
+  let seenDhcp = false;
+  let status: StatusSignal | undefined;
+  let outcome: NodeOutcome | undefined;
+  let detail: string | undefined;
+  const events: NodeTimeline['events'] = [];
+  const firstSeen: Record<string, number> = {};
+
+  const enter = (p: string, at: number) => {
+    if (p === phase) return;
+    phase = p;
+    events.push({ attempt, phase: p, at });
+    firstSeen[p] ??= at;
+    upsertSearchAttributes([{ key: SA.phase, value: p }]);
+    setCurrentDetails(
+      `**${node.name}** · attempt ${attempt}/${input.attempts} · phase **${p}**\n\n` +
+        events
+          .slice(-12)
+          .map((e) => `- ${new Date(e.at).toISOString()} attempt ${e.attempt}: ${e.phase}`)
+          .join('\n'),
+    );
+  };
+
+  setHandler(phaseSignal, (s) => {
+    if (outcome) return;
+    if (s.phase === 'dhcp') {
+      if (s.mac && !mac) mac = s.mac;
+      if (s.ip) dhcpIp = s.ip;
+      if (mac && dhcpIp) seenDhcp = true;
+    }
+    enter(s.phase, s.at);
+  });
+  setHandler(statusSignal, (s) => {
+    // a status for an older attempt is stale (its token was rotated); only the first one for this attempt counts
+    if (s.attempt === attempt && status === undefined && !outcome) status = s;
+  });
+  setHandler(timelineQuery, () => ({ node: node.name, attempt, phase, mac, dhcpIp, events, outcome }));
+
+  upsertSearchAttributes([
+    { key: SA.cluster, value: input.cluster },
+    { key: SA.node, value: node.name },
+    { key: SA.bmc, value: node.bmc },
+    { key: SA.isoVersion, value: input.isoVersion },
+    ...(mac ? [{ key: SA.mac, value: mac }] : []),
+  ]);
+
+  const uefi = node.bootMode === 'uefi';
+  while (attempt < input.attempts && !outcome) {
+    attempt += 1;
+    seenDhcp = false;
+    status = undefined;
+    enter('power-on', Date.now());
+    await controller.registerNodeBoot({ clusterId: input.clusterId, node: { ...node, mac }, attempt });
+    try {
+      await power.powerOnForPxe({ ...input.power, uefi });
+    } catch (err) {
+      // wrong password or a BMC that rejects the command: retrying the install cannot help
+      outcome = 'power-error';
+      detail = `${errorType(err) ?? 'power'}: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`;
+      break;
+    }
+
+    if (!(await condition(() => seenDhcp, input.dhcpSeenMs))) {
+      await report({ kind: 'timeout', node: node.name, attempt, waited: 'dhcp', at: Date.now() });
+      detail = `no DHCP request within ${input.dhcpSeenMs} ms of power-on`;
+      if (attempt >= input.attempts) outcome = 'timeout';
+      continue;
+    }
+    if (mac) upsertSearchAttributes([{ key: SA.mac, value: mac }]);
+    await report({
+      kind: 'table',
+      entry: {
+        node: node.name,
+        bmcIp: node.bmc,
+        mac: mac!,
+        dhcpIp: dhcpIp!,
+        attempt,
+        since: Date.now(),
+        phase,
+      },
+    });
+
+    // the monitor: the final status, or an explicit timeout message after the install timer
+    if (!(await condition(() => status !== undefined, input.installTimeoutMs))) {
+      await report({ kind: 'timeout', node: node.name, attempt, waited: 'status', at: Date.now() });
+      detail = `no install status within ${input.installTimeoutMs} ms`;
+      if (attempt >= input.attempts) outcome = 'timeout';
+      continue;
+    }
+    const s = status!;
+    await report({
+      kind: 'feedback',
+      node: node.name,
+      attempt,
+      outcome: s.outcome,
+      detail: s.detail,
+      at: s.at,
+    });
+    detail = s.detail;
+    if (s.outcome === 'success') outcome = 'success';
+    else if (attempt >= input.attempts) outcome = 'failure';
+  }
+  outcome ??= 'failure';
+
+  if (outcome === 'success') {
+    await controller.finishNode({
+      clusterId: input.clusterId,
+      node: { ...node, mac },
+      outcome,
+      power: { ...input.power, uefi },
+    });
+  }
+  upsertSearchAttributes([{ key: SA.outcome, value: outcome }]);
+  enter(outcome, Date.now());
+  return {
+    node: node.name,
+    bmcIp: node.bmc,
+    mac,
+    dhcpIp,
+    outcome,
+    detail,
+    attempts: attempt,
+    phases: firstSeen,
+  };
+}
