@@ -1,12 +1,13 @@
 // ClusterInstall: one request of the method. validate → queue for the power-on turn → prepare image →
 // configure netboot → (discover BMCs) → paced power-on, one NodeInstall child per node, in order → report.
-// Keeps the controller's side of the correspondence table and a mirror of the monitor's.
+// Keeps the controller's side of the correspondence table and a mirror of the monitor's. Live controls are
+// Updates (pause/resume/setPace/retryNodes/skipNodes); cancelling it cancels the children (see docs/operating.md).
 import {
   ApplicationFailure,
   CancellationScope,
   ChildWorkflowFailure,
   condition,
-  type ChildWorkflowHandle,
+  ParentClosePolicy,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -27,19 +28,29 @@ import {
   type ClusterReport,
   type NodeOutcome,
   type NodeResult,
-  type Progress,
-  type TableEntry,
   nodeReportSignal,
+  type Progress,
+  pauseUpdate,
   powerTurnSignal,
   progressQuery,
   reportQuery,
+  resumeUpdate,
+  retryNodesUpdate,
+  setPaceUpdate,
+  skipNodesUpdate,
+  type TableEntry,
   tableQuery,
 } from './messages.ts';
 import { NodeInstall, type NodeInstallInput } from './node-install.ts';
 
 const act = proxyActivities<ControllerActivities>({
   startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
+  retry: {
+    initialInterval: '1s',
+    maximumInterval: '30s',
+    maximumAttempts: 10,
+    nonRetryableErrorTypes: ['SecretMissing'],
+  },
 });
 const imageAct = proxyActivities<ControllerActivities>({
   // reading a multi-GB ISO once takes minutes; heartbeats show it is alive
@@ -50,6 +61,7 @@ const imageAct = proxyActivities<ControllerActivities>({
 const discoverAct = proxyActivities<ControllerActivities>({ startToCloseTimeout: '10 minutes' });
 
 const OUTCOMES: NodeOutcome[] = ['success', 'failure', 'timeout', 'power-error', 'skipped', 'cancelled'];
+const RETRYABLE: NodeOutcome[] = ['failure', 'timeout', 'power-error'];
 
 export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
   const parsed = safeParseClusterSpec(input);
@@ -69,48 +81,69 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
   ]);
 
   let state: Progress['state'] = 'preparing';
+  let turnHeld = false;
   let turnGranted = false;
+  let paused = false;
+  let intervalMs = spec.power.interval;
+  let maxBooting = spec.power.maxBooting;
   const controllerTable = new Map<string, TableEntry>();
   const monitorTable = new Map<string, TableEntry>();
   const dropped: TableEntry[] = [];
   const results = new Map<string, NodeResult>();
-  const booted = new Set<string>();
+  const running = new Set<string>();
   const seenOnDhcp = new Set<string>();
+  const skipped = new Set<string>();
+  const queue: NodeRef[] = [];
   let nodes: NodeRef[] = [];
   let started = 0;
   let report: ClusterReport | undefined;
 
-  const drop = (table: Map<string, TableEntry>, node: string) => {
-    const e = table.get(node);
+  const drop = (node: string) => {
+    monitorTable.delete(node);
+    const e = controllerTable.get(node);
     if (e) {
-      table.delete(node);
-      if (table === controllerTable) dropped.push(e);
+      controllerTable.delete(node);
+      dropped.push(e);
     }
   };
   setHandler(nodeReportSignal, (msg) => {
     if (msg.kind === 'table') {
-      // controller records the entry and sends it to the monitor
+      // the controller records the entry and sends it to the monitor
       controllerTable.set(msg.entry.node, msg.entry);
       monitorTable.set(msg.entry.node, msg.entry);
       seenOnDhcp.add(msg.entry.node);
-    } else if (msg.kind === 'booted') {
-      booted.add(msg.node);
-    } else {
-      // monitor: status (or timeout) received → drops its entry, feedback to the controller → controller drops its
-      drop(monitorTable, msg.node);
-      drop(controllerTable, msg.node);
+    } else if (msg.kind === 'feedback' || msg.kind === 'timeout') {
+      // the monitor got a status (or timed out): it drops its entry and tells the controller, which drops its own
+      drop(msg.node);
       if (msg.kind === 'timeout' && msg.waited === 'dhcp') seenOnDhcp.add(msg.node);
     }
   });
   setHandler(powerTurnSignal, () => {
     turnGranted = true;
   });
+
   const progress = (): Progress => {
     const outcomes: Partial<Record<NodeOutcome, number>> = {};
     for (const r of results.values()) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
     const phases: Record<string, number> = {};
     for (const e of monitorTable.values()) phases[e.phase] = (phases[e.phase] ?? 0) + 1;
-    return { cluster: spec.name, state, total: nodes.length, started, paused: false, outcomes, phases };
+    return {
+      cluster: spec.name,
+      state,
+      total: nodes.length,
+      started,
+      paused,
+      intervalMs,
+      maxBooting,
+      running: running.size,
+      outcomes,
+      phases,
+    };
+  };
+  const known = (names: string[]) => {
+    const all = new Set(nodes.map((n) => n.name));
+    const unknown = names.filter((n) => !all.has(n));
+    if (unknown.length) throw new Error(`unknown node(s): ${unknown.join(', ')}`);
   };
   setHandler(progressQuery, progress);
   setHandler(tableQuery, () => ({
@@ -118,10 +151,118 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
     monitor: [...monitorTable.values()],
   }));
   setHandler(reportQuery, () => report);
+  setHandler(
+    pauseUpdate,
+    () => {
+      paused = true;
+      return progress();
+    },
+    { validator: () => assertOpen(state, 'pause') },
+  );
+  setHandler(
+    resumeUpdate,
+    () => {
+      paused = false;
+      return progress();
+    },
+    {
+      validator: () => {
+        assertOpen(state, 'resume');
+        if (!paused) throw new Error('the install is not paused');
+      },
+    },
+  );
+  setHandler(
+    setPaceUpdate,
+    (p) => {
+      if (p.intervalMs !== undefined) intervalMs = p.intervalMs;
+      if (p.maxBooting !== undefined) maxBooting = p.maxBooting;
+      return progress();
+    },
+    {
+      validator: (p) => {
+        assertOpen(state, 'change the pace of');
+        if (p.intervalMs === undefined && p.maxBooting === undefined)
+          throw new Error('give intervalMs or maxBooting');
+        if (
+          p.intervalMs !== undefined &&
+          !(Number.isInteger(p.intervalMs) && p.intervalMs >= 0 && p.intervalMs <= 3_600_000)
+        )
+          throw new Error('intervalMs must be an integer between 0 and 3600000');
+        if (
+          p.maxBooting !== undefined &&
+          !(Number.isInteger(p.maxBooting) && p.maxBooting >= 1 && p.maxBooting <= 10_000)
+        )
+          throw new Error('maxBooting must be an integer between 1 and 10000');
+      },
+    },
+  );
+  const retryTargets = (req: { nodes: string[] | 'all-failed' }) =>
+    req.nodes === 'all-failed'
+      ? [...results.values()].filter((r) => RETRYABLE.includes(r.outcome)).map((r) => r.node)
+      : req.nodes;
+  setHandler(
+    retryNodesUpdate,
+    (req) => {
+      const names = retryTargets(req);
+      for (const name of names) {
+        results.delete(name);
+        queue.push(nodes.find((n) => n.name === name)!);
+      }
+      return names;
+    },
+    {
+      validator: (req) => {
+        assertOpen(state, 'retry nodes of');
+        if (req.nodes !== 'all-failed') known(req.nodes);
+        const names = retryTargets(req);
+        if (names.length === 0) throw new Error('no failed or timed-out node to retry');
+        for (const name of names) {
+          if (running.has(name) || queue.some((n) => n.name === name))
+            throw new Error(`${name} is still installing or waiting for power-on: nothing to retry`);
+          const r = results.get(name);
+          if (!r) throw new Error(`${name} has not been installed yet`);
+          if (!RETRYABLE.includes(r.outcome))
+            throw new Error(`${name} ended with ${r.outcome}: only failed or timed-out nodes are retried`);
+        }
+      },
+    },
+  );
+  setHandler(
+    skipNodesUpdate,
+    (req) => {
+      for (const name of req.nodes) skipped.add(name);
+      return req.nodes;
+    },
+    {
+      validator: (req) => {
+        assertOpen(state, 'skip nodes of');
+        known(req.nodes);
+        for (const name of req.nodes) {
+          if (running.has(name) || results.has(name))
+            throw new Error(`${name} has already been powered on: it cannot be skipped`);
+        }
+      },
+    },
+  );
   const details = (line: string) => setCurrentDetails(`**${spec.name}** · ${spec.iso.version} · ${line}`);
+  const releaseTurn = async () => {
+    if (!turnHeld) return;
+    turnHeld = false;
+    await CancellationScope.nonCancellable(() => act.releasePowerTurn({ requester: clusterId }));
+  };
+
+  // Every node of this request has had its power-on: the next request may start powering on.
+  const endOfRequest = async () => {
+    await releaseTurn();
+    state = 'installing';
+    upsertSearchAttributes([{ key: SA.phase, value: 'installing' }]);
+    details(`all ${nodes.length} nodes powered on; waiting for their status`);
+  };
 
   // Ask for the power-on turn first, so installs are served in submission order whatever their image prep takes.
   await act.requestPowerTurn({ requester: clusterId });
+  turnHeld = true;
   try {
     details('preparing the image');
     const refs = [{ what: 'ipmi password', ref: bmcPasswordRef(spec) }];
@@ -129,92 +270,66 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
     if (rootRef) refs.push({ what: 'kickstart root password hash', ref: rootRef });
     await act.checkSecrets(refs);
     const image = await imageAct.prepareImage({ version: spec.iso.version, library: spec.iso.library });
-    nodes = spec.nodes
-      ? spec.nodes.map((n) => ({
-          name: n.name,
-          bmc: n.bmc,
-          bmcPort: n.bmcPort,
-          mac: n.mac,
-          ip: n.ip,
-          osDisk: n.osDisk,
-          bootMode: n.bootMode,
-        }))
-      : (
-          await discoverAct.discoverBmcs({
-            subnet: spec.ipmi.subnet,
-            port: spec.ipmi.port,
-            maxNodes: spec.discovery?.maxNodes ?? 4096,
-            username: spec.ipmi.username,
-            passwordRef: bmcPasswordRef(spec),
-          })
-        ).map((b, i) => ({
-          name: `${spec.name}-${String(i + 1).padStart(3, '0')}`,
-          bmc: b.address,
-          bmcPort: b.port,
-          osDisk: spec.kickstart.osDisk,
-          bootMode: spec.bootMode,
-        }));
+    nodes = spec.nodes ? spec.nodes.map(toNodeRef) : await discovered(spec);
     if (spec.power.order === 'bmc-address') nodes.sort((a, b) => ipKey(a.bmc) - ipKey(b.bmc));
     await act.configureNetboot({ clusterId, spec, image });
+    queue.push(...nodes);
 
     state = 'waiting-turn';
-    details(`waiting for the power-on turn (installs go in submission order)`);
+    details('waiting for the power-on turn (installs go in submission order)');
     upsertSearchAttributes([{ key: SA.phase, value: 'waiting-turn' }]);
     await condition(() => turnGranted);
 
     state = 'powering-on';
     upsertSearchAttributes([{ key: SA.phase, value: 'powering-on' }]);
     const children: Array<Promise<void>> = [];
-    for (const node of nodes) {
-      await condition(() => started - results.size < spec.power.maxBooting);
-      details(`powering on ${node.name} (${started + 1}/${nodes.length})`);
-      const childInput: NodeInstallInput = {
-        clusterId,
-        cluster: spec.name,
-        isoVersion: spec.iso.version,
-        node,
-        power: {
+    let firstRound = nodes.length;
+    for (;;) {
+      await condition(
+        () =>
+          (queue.length > 0 && !paused && running.size < maxBooting) ||
+          (queue.length === 0 && running.size === 0),
+      );
+      if (queue.length === 0) break;
+      const node = queue.shift()!;
+      const lastOfRequest = firstRound > 0 && --firstRound === 0;
+      if (skipped.has(node.name)) {
+        results.set(node.name, {
           node: node.name,
-          bmc: node.bmc,
-          port: node.bmcPort,
-          username: spec.ipmi.username,
-          passwordRef: bmcPasswordRef(spec),
-          timeoutSeconds: spec.ipmi.timeoutSeconds,
-          retries: spec.ipmi.retries,
-          cipherSuite: spec.ipmi.cipherSuite,
-        },
-        installTimeoutMs: spec.timeouts.install,
-        dhcpSeenMs: spec.timeouts.dhcpSeen,
-        attempts: spec.retry.attempts,
-        powerCycleOnRetry: spec.retry.powerCycleOnRetry,
-      };
-      const child: ChildWorkflowHandle<typeof NodeInstall> = await startChild(NodeInstall, {
+          bmcIp: node.bmc,
+          outcome: 'skipped',
+          attempts: 0,
+          phases: {},
+        });
+        if (lastOfRequest) await endOfRequest();
+        continue;
+      }
+      details(`powering on ${node.name} (${started + 1}/${nodes.length})${paused ? ' · paused' : ''}`);
+      const child = await startChild(NodeInstall, {
         workflowId: `${clusterId}/${node.name}`,
-        args: [childInput],
+        args: [childInput(spec, clusterId, node)],
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
         staticSummary: `install ${node.name} · BMC ${node.bmc} · ${spec.iso.version}`,
       });
       started += 1;
+      running.add(node.name);
       children.push(
-        child.result().then(
-          (r) => void results.set(node.name, r),
-          (err) => void results.set(node.name, failedResult(node, err)),
-        ),
+        child
+          .result()
+          .then(
+            (r) => void results.set(node.name, r),
+            (err) => void results.set(node.name, failedResult(node, err)),
+          )
+          .finally(() => running.delete(node.name)),
       );
       // Unknown MAC: the next power-on waits until this node's first DHCP request tied its MAC to its BMC.
-      if (!node.mac) await condition(() => seenOnDhcp.has(node.name) || results.has(node.name));
-      if (spec.power.interval > 0) await sleep(spec.power.interval);
+      if (!node.mac) await condition(() => seenOnDhcp.has(node.name) || !running.has(node.name));
+      if (lastOfRequest) await endOfRequest();
+      else if (intervalMs > 0 && queue.length > 0) await sleep(intervalMs);
     }
-    await CancellationScope.nonCancellable(() => act.releasePowerTurn({ requester: clusterId }));
-    turnGranted = false;
-
-    state = 'installing';
-    upsertSearchAttributes([{ key: SA.phase, value: 'installing' }]);
-    details(`all ${nodes.length} nodes powered on; waiting for their status`);
     await Promise.all(children);
   } finally {
-    if (turnGranted || state !== 'installing') {
-      await CancellationScope.nonCancellable(() => act.releasePowerTurn({ requester: clusterId }));
-    }
+    await releaseTurn();
   }
 
   state = 'done';
@@ -229,10 +344,9 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
     nodes: nodes.map((n) => results.get(n.name)!),
     table: dropped,
   };
-  const overall = counts.success === nodes.length ? 'success' : 'incomplete';
   upsertSearchAttributes([
     { key: SA.phase, value: 'done' },
-    { key: SA.outcome, value: overall },
+    { key: SA.outcome, value: counts.success === nodes.length ? 'success' : 'incomplete' },
   ]);
   details(
     OUTCOMES.filter((o) => counts[o])
@@ -240,6 +354,62 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
       .join(' · '),
   );
   return report;
+}
+
+function assertOpen(state: Progress['state'], what: string): void {
+  if (state === 'done') throw new Error(`the install has finished: nothing to ${what}`);
+}
+
+function toNodeRef(n: NonNullable<ClusterSpec['nodes']>[number]): NodeRef {
+  return {
+    name: n.name,
+    bmc: n.bmc,
+    bmcPort: n.bmcPort,
+    mac: n.mac,
+    ip: n.ip,
+    osDisk: n.osDisk,
+    bootMode: n.bootMode,
+  };
+}
+
+async function discovered(spec: ClusterSpec): Promise<NodeRef[]> {
+  const found = await discoverAct.discoverBmcs({
+    subnet: spec.ipmi.subnet,
+    port: spec.ipmi.port,
+    maxNodes: spec.discovery?.maxNodes ?? 4096,
+    username: spec.ipmi.username,
+    passwordRef: bmcPasswordRef(spec),
+  });
+  return found.map((b, i) => ({
+    name: `${spec.name}-${String(i + 1).padStart(3, '0')}`,
+    bmc: b.address,
+    bmcPort: b.port,
+    osDisk: spec.kickstart.osDisk,
+    bootMode: spec.bootMode,
+  }));
+}
+
+function childInput(spec: ClusterSpec, clusterId: string, node: NodeRef): NodeInstallInput {
+  return {
+    clusterId,
+    cluster: spec.name,
+    isoVersion: spec.iso.version,
+    node,
+    power: {
+      node: node.name,
+      bmc: node.bmc,
+      port: node.bmcPort,
+      username: spec.ipmi.username,
+      passwordRef: bmcPasswordRef(spec),
+      timeoutSeconds: spec.ipmi.timeoutSeconds,
+      retries: spec.ipmi.retries,
+      cipherSuite: spec.ipmi.cipherSuite,
+    },
+    installTimeoutMs: spec.timeouts.install,
+    dhcpSeenMs: spec.timeouts.dhcpSeen,
+    attempts: spec.retry.attempts,
+    powerCycleOnRetry: spec.retry.powerCycleOnRetry,
+  };
 }
 
 function failedResult(node: NodeRef, err: unknown): NodeResult {

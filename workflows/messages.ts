@@ -1,6 +1,6 @@
 // Signals, queries and the shapes they carry, shared by the workflows and the controller (netboot bridge, CLI).
 // Sandbox-safe: @temporalio/workflow only.
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 export type NodeOutcome = 'success' | 'failure' | 'timeout' | 'power-error' | 'skipped' | 'cancelled';
 
@@ -83,6 +83,10 @@ export interface Progress {
   total: number;
   started: number;
   paused: boolean;
+  intervalMs: number;
+  maxBooting: number;
+  /** nodes started and not finished */
+  running: number;
   outcomes: Partial<Record<NodeOutcome, number>>;
   phases: Record<string, number>;
 }
@@ -106,3 +110,12 @@ export const progressQuery = defineQuery<Progress>('progress');
 export const tableQuery = defineQuery<TableView>('table');
 export const reportQuery = defineQuery<ClusterReport | undefined>('report');
 export const timelineQuery = defineQuery<NodeTimeline>('timeline');
+
+// Live controls (Temporal Updates with validators: a rejected request leaves no trace in history).
+export const pauseUpdate = defineUpdate<Progress, []>('pause');
+export const resumeUpdate = defineUpdate<Progress, []>('resume');
+export const setPaceUpdate = defineUpdate<Progress, [{ intervalMs?: number; maxBooting?: number }]>(
+  'setPace',
+);
+export const retryNodesUpdate = defineUpdate<string[], [{ nodes: string[] | 'all-failed' }]>('retryNodes');
+export const skipNodesUpdate = defineUpdate<string[], [{ nodes: string[] }]>('skipNodes');
