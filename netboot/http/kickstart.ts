@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { Eta } from 'eta';
 
 export interface KickstartSettings {
-  /** crypt(3) hash ($6$…, $y$…); never logged, never in an error message. */
+  /** crypt(3) hash ($6$…, $y$…); never logged, never in an error message. '' = root login locked. */
   rootPasswordHash: string;
   /** disk for the OS: sda, nvme0n1, disk/by-id/… */
   osDisk: string;
@@ -95,7 +95,10 @@ export function kickstartVars(settings: KickstartSettings, ctx: KickstartRequest
     statusUrl: check('statusUrl', ctx.statusUrl, URL_RE, 'an http(s) URL without quotes or spaces', true),
     imageVersion: check('imageVersion', ctx.imageVersion, /^[A-Za-z0-9._+-]{1,64}$/, 'an image version'),
     attempt: Number.isSafeInteger(ctx.attempt) ? ctx.attempt : 0,
-    rootPasswordHash: check('rootPasswordHash', settings.rootPasswordHash, CRYPT_RE, 'a crypt(3) hash', true),
+    rootPasswordHash:
+      settings.rootPasswordHash === ''
+        ? '' // locked root account
+        : check('rootPasswordHash', settings.rootPasswordHash, CRYPT_RE, 'a crypt(3) hash', true),
     osDisk: check('osDisk', settings.osDisk, DISK_RE, 'a disk name such as sda or disk/by-id/…'),
     timezone: check('timezone', settings.timezone ?? 'Etc/UTC', TIMEZONE_RE, 'a tz database name'),
     lang: check('lang', settings.lang ?? 'en_US.UTF-8', LANG_RE, 'a locale such as en_US.UTF-8'),

@@ -41,6 +41,13 @@ describe('kickstart template', () => {
     assert.equal(r.exitCode, 0, `ksvalidator: ${r.stdout}${r.stderr}\n---\n${text}`);
   }
 
+  it('without a root password hash the root account is locked (and still valid)', async () => {
+    const text = await renderKickstart({ ...settings, rootPasswordHash: '' }, ctx);
+    await validate(text);
+    assert.match(text, /^rootpw --lock$/m);
+    assert.doesNotMatch(text, /--iscrypted/);
+  });
+
   it('renders a kickstart that ksvalidator accepts for RHEL9', async () => {
     const text = await renderKickstart(
       {
