@@ -79,7 +79,7 @@ describe('kickstart template', () => {
     assert.ok(text.includes(`%post --nochroot\n${post}\n%end`), text);
     assert.match(
       text,
-      /^%onerror\ncurl -fsS --retry 5 -X POST -H 'Content-Type: application\/json' --data '\{"outcome":"failure",[^']*\}' 'http:\/\/10\.20\.0\.1:8080\/status\/r01-n07\/a{64}'\n%end$/m,
+      /^%onerror\n(#.*\n)?reason=.*PXEFLOW_FAIL_REASON.*\ncurl -fsS --retry 5 -X POST -H 'Content-Type: application\/json' --data "\{\\"outcome\\":\\"failure\\",\\"detail\\":\\"\$reason\\"\}" 'http:\/\/10\.20\.0\.1:8080\/status\/r01-n07\/a{64}'\n%end$/m,
     );
   });
 

@@ -14,7 +14,11 @@ const KSVALIDATOR = new URL('../../.tools/venv/bin/ksvalidator', import.meta.url
 
 function statusCommands(kickstart: string): { success: string; failure: string } {
   const lines = kickstart.split('\n');
-  const after = (header: RegExp) => lines[lines.findIndex((l) => header.test(l)) + 1];
+  // the whole script section: from the line after the header to the line before %end
+  const after = (header: RegExp) => {
+    const start = lines.findIndex((l) => header.test(l)) + 1;
+    return lines.slice(start, lines.indexOf('%end', start)).join('\n');
+  };
   return { success: after(/^%post\b/), failure: after(/^%onerror\b/) };
 }
 
@@ -312,9 +316,14 @@ describe('netboot HTTP service (real curl)', () => {
     const { token } = f.machines.get('node2')!;
     const ks = await curl([`${url}/ks/node2/${token}`]);
     const { failure } = statusCommands(ks.body.toString());
-    const r = await execa('sh', ['-c', failure], { reject: false });
+    // the installer's reason reaches the status, stripped of what would break the JSON
+    const r = await execa('sh', ['-c', failure], {
+      reject: false,
+      env: { PXEFLOW_FAIL_REASON: 'disk "sda" not found\\' },
+    });
     assert.equal(r.exitCode, 0, r.stderr);
     assert.equal(f.statusCalls.at(-1)?.outcome, 'failure');
+    assert.equal(f.statusCalls.at(-1)?.detail, 'disk sda not found');
     assert.equal(f.machines.get('node2')!.target, 'install');
     assert.equal((await curl([`${url}/ipxe/node2/${token}`])).status, 403);
   });
