@@ -101,6 +101,7 @@ export async function startDhcp(opts: DhcpOptions): Promise<DhcpService> {
     );
   }
 
+  const pidFile = `${paths.stateDir}/dnsmasq.pid`;
   const events = new DhcpEventBuilder((mac) => files.byMacAddress(mac)?.name);
   /** how often dnsmasq logged "read <path>", and who waits for the count to pass a value */
   const readCounts = new Map<string, number>();
@@ -139,6 +140,7 @@ export async function startDhcp(opts: DhcpOptions): Promise<DhcpService> {
   /** Spawns dnsmasq and resolves once it has bound its socket; rejects with DhcpStartError otherwise. */
   const spawnOnce = async (): Promise<void> => {
     await files.prepare({ closeDiscovery: false }); // drops tombstones: dnsmasq is not running now
+    await reapStaleDnsmasq(pidFile, paths.conf, log);
     await preflight(config.interface, config.controllerAddress);
     const proc = execa(binary, [`--conf-file=${paths.conf}`], {
       stdin: 'ignore',
@@ -190,6 +192,7 @@ export async function startDhcp(opts: DhcpOptions): Promise<DhcpService> {
       child = undefined;
       throw e;
     }
+    if (proc.pid) await writeFile(pidFile, `${proc.pid}\n`);
     log.info({ pid: proc.pid, interface: config.interface }, 'dhcp: dnsmasq running');
     proc.then((r) => onExit(proc, r.exitCode, r.signal));
   };
@@ -344,4 +347,25 @@ export async function startDhcp(opts: DhcpOptions): Promise<DhcpService> {
       if (state !== 'stopped') setState('stopped');
     },
   };
+}
+
+/**
+ * A controller killed with SIGKILL leaves its dnsmasq running (nothing reaps it). The next start stops that
+ * one — by the PID it recorded, and only if that process is still a dnsmasq reading this very config file.
+ */
+async function reapStaleDnsmasq(pidFile: string, conf: string, log: DhcpLogger): Promise<void> {
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (!cmdline.split('\0').includes(`--conf-file=${conf}`)) return;
+  log.warn({ pid }, 'dhcp: stopping the dnsmasq a previous controller left running');
+  // a zombie (its parent died and nobody reaps it) holds no socket: it counts as gone
+  const alive = async () => {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  };
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && (await alive()); i++) await sleep(20);
+  if (await alive()) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 100 && (await alive()); i++) await sleep(20);
 }

@@ -1,0 +1,284 @@
+// The virtual data center: a provisioning bridge + one namespace per node, one ipmi_sim BMC per node (power-on
+// starts the node, power-off stops it), the test ISO in an ISO library, and a cluster spec that points at all of
+// it. The controller (Temporal worker + netboot services) runs in this process. One call up, one call down.
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { execa, type ResultPromise } from 'execa';
+import type { Logger } from 'pino';
+import type { ClusterSpecInput } from '../config/schema.ts';
+import { buildTestIso, INSTALLER_DIR, TEST_PACKAGES } from '../image/testiso/build.ts';
+import { type ControllerConfig, READY_LINE, runController } from '../workers/run.ts';
+import { type BmcLab, randomLoopbackSubnet, startBmcs } from './bmc/index.ts';
+import { createProvisioningNetwork, type ProvisioningNetwork } from './network.ts';
+
+export type Behaviour = 'success' | `fail:${string}` | `fail-once:${string}` | 'hang' | 'crash';
+
+export interface LabOptions {
+  nodes: number;
+  /** by node name (lab-001…) or 1-based index; default success */
+  behaviours?: Record<string, Behaviour>;
+  mode?: 'ipxe' | 'pxelinux';
+  /** simulated install time per node, seconds */
+  installSeconds?: number;
+  /** MACs in the spec (default) or left out so the controller learns them under sequential power-on */
+  knownMacs?: boolean;
+  stateDir: string;
+  temporal: { address: string; namespace: string; client: Client };
+  taskQueue?: string;
+  logger: Logger;
+  /** spec overrides (durations as text) */
+  timeouts?: { install?: string; dhcpSeen?: string };
+  power?: { interval?: string; maxBooting?: number };
+  attempts?: number;
+  clusterName?: string;
+  /** run the controller as a child process (crash tests kill it with SIGKILL) */
+  controllerProcess?: boolean;
+  /** nodes (by name or 1-based index) whose BMC has another password than the spec's: a wrong-password BMC */
+  wrongPassword?: string[];
+}
+
+export interface Lab {
+  id: string;
+  spec: ClusterSpecInput;
+  network: ProvisioningNetwork;
+  bmcs: BmcLab;
+  controller: LabController;
+  /** the BMC password and root hash live in this process's environment under these names */
+  secretEnv: { bmcPassword: string; rootHash: string };
+  /** a spec for a subset of the lab's nodes (1-based indexes) under another cluster name */
+  specFor(name: string, indexes: number[]): ClusterSpecInput;
+  stop(): Promise<void>;
+}
+
+const SIM_NODE = new URL('./simnode/sim-node', import.meta.url).pathname;
+const RUN_CONTROLLER = new URL('../workers/run.ts', import.meta.url).pathname;
+
+/** The lab's controller, wherever it runs. */
+export interface LabController {
+  readonly pid: number | undefined;
+  /** SIGKILL, no goodbye (child process only); resolves when it is gone */
+  kill(): Promise<void>;
+  /** starts it again after kill() (child process only) */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function controllerInProcess(config: ControllerConfig, logger: Logger): Promise<LabController> {
+  const proc = await runController(config, logger);
+  return {
+    pid: process.pid,
+    kill: async () => {
+      throw new Error('the in-process controller cannot be killed: start the lab with controllerProcess');
+    },
+    start: async () => {},
+    stop: () => proc.stop(),
+  };
+}
+
+async function controllerChild(config: ControllerConfig, logFile: string): Promise<LabController> {
+  const configFile = `${logFile}.config.json`;
+  await writeFile(configFile, JSON.stringify(config));
+  let child: ResultPromise | undefined;
+  const start = async () => {
+    // secrets reach the child through its environment (inherited), never its argv
+    const c = execa(process.execPath, ['--import', 'tsx', RUN_CONTROLLER, configFile], {
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: { file: logFile, append: true },
+      reject: false,
+      cleanup: true,
+    });
+    child = c;
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      c.stdout?.on('data', (d: Buffer) => {
+        seen += d.toString();
+        if (seen.includes(READY_LINE)) resolve();
+      });
+      void c.then((r) =>
+        reject(
+          new Error(`the controller exited before it was ready (${r.exitCode ?? r.signal}); see ${logFile}`),
+        ),
+      );
+    });
+    c.stdout?.resume();
+  };
+  const waitGone = async () => {
+    if (child) await child.catch(() => undefined);
+  };
+  await start();
+  return {
+    get pid() {
+      return child?.pid;
+    },
+    async kill() {
+      child?.kill('SIGKILL');
+      await waitGone();
+    },
+    start,
+    async stop() {
+      child?.kill('SIGTERM');
+      const gone = await Promise.race([
+        waitGone().then(() => true),
+        new Promise((r) => setTimeout(() => r(false), 15_000)),
+      ]);
+      if (!gone) child?.kill('SIGKILL');
+      await waitGone();
+    },
+  };
+}
+
+async function freeTcpPortOn(address: string): Promise<number> {
+  const { createServer } = await import('node:net');
+  return await new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, address, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real sha512-crypt hash of a random throwaway password, computed without putting it on argv. */
+async function randomRootHash(): Promise<string> {
+  const { stdout } = await execa('busybox', ['mkpasswd', '-m', 'sha512', '-P', '0'], {
+    input: `${randomBytes(12).toString('hex')}\n`,
+  });
+  return stdout.trim();
+}
+
+export async function startLab(opts: LabOptions): Promise<Lab> {
+  const id = randomBytes(2).toString('hex');
+  const name = opts.clusterName ?? `lab-${id}`;
+  const cleanups: Array<() => Promise<unknown>> = [];
+  const stop = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+    cleanups.length = 0;
+  };
+  try {
+    await mkdir(opts.stateDir, { recursive: true, mode: 0o711 });
+    // 1. the image
+    const library = join(opts.stateDir, 'isos');
+    await mkdir(library, { recursive: true });
+    const iso = await buildTestIso();
+    await rm(join(library, `${iso.version}.iso`), { force: true });
+    await link(iso.isoPath, join(library, `${iso.version}.iso`));
+
+    // 2. the provisioning network and the nodes' namespaces
+    const network = await createProvisioningNetwork({ id });
+    cleanups.push(() => network.destroy());
+    const nodes = await network.addNodes(opts.nodes);
+    const nodeName = (i: number) => `${name}-${String(i).padStart(3, '0')}`;
+
+    // 3. one BMC per node, same credentials (the spec has one username + password reference)
+    const secretEnv = {
+      bmcPassword: `PXEFLOW_LAB_BMC_PASSWORD_${id}`,
+      rootHash: `PXEFLOW_LAB_ROOT_HASH_${id}`,
+    };
+    const password = randomBytes(8).toString('hex');
+    process.env[secretEnv.bmcPassword] = password;
+    process.env[secretEnv.rootHash] = await randomRootHash();
+    cleanups.push(async () => {
+      delete process.env[secretEnv.bmcPassword];
+      delete process.env[secretEnv.rootHash];
+    });
+    const ipmiSubnet = randomLoopbackSubnet();
+    const bmcs = await startBmcs(
+      nodes.map((n) => {
+        const nm = nodeName(n.index);
+        const behaviour = opts.behaviours?.[nm] ?? opts.behaviours?.[String(n.index)] ?? 'success';
+        const state = join(opts.stateDir, 'nodes', nm);
+        const cmd = [
+          `mkdir -p ${state} && exec ip netns exec ${n.ns}`,
+          SIM_NODE,
+          `--iface eth0 --mode ${opts.mode ?? 'ipxe'} --behaviour '${behaviour}' --state ${state}`,
+          `--installer ${join(INSTALLER_DIR, 'pxeflow-install')} --delay ${opts.installSeconds ?? 1}`,
+        ].join(' ');
+        const wrong = opts.wrongPassword?.includes(nm) || opts.wrongPassword?.includes(String(n.index));
+        return {
+          name: nm,
+          username: 'pxeflow',
+          password: wrong ? `${password}x` : password,
+          nodeCommand: cmd,
+        };
+      }),
+      {
+        subnet: ipmiSubnet,
+        baseDir: await mkdir(join(opts.stateDir, 'bmcs'), { recursive: true }).then(() =>
+          join(opts.stateDir, 'bmcs'),
+        ),
+      },
+    );
+    cleanups.push(() => bmcs.stop());
+
+    // 4. the controller: netboot services on the bridge + the Temporal worker (in this process, or as a child
+    //    process that a test may kill with SIGKILL and start again)
+    const httpPort = await freeTcpPortOn(network.controller);
+    const controllerConfig: ControllerConfig = {
+      temporal: { address: opts.temporal.address, namespace: opts.temporal.namespace },
+      taskQueue: opts.taskQueue,
+      stateDir: opts.stateDir,
+      isoLibrary: library,
+      netboot: {
+        interface: network.bridge,
+        address: network.controller,
+        httpPort,
+        legacyPxelinux: opts.mode === 'pxelinux',
+      },
+      logLevel: opts.logger.level,
+    };
+    const controller = opts.controllerProcess
+      ? await controllerChild(controllerConfig, join(opts.stateDir, 'controller.log'))
+      : await controllerInProcess(controllerConfig, opts.logger);
+    cleanups.push(() => controller.stop());
+
+    // 5. the cluster spec the operator would have written
+    const base = network.controller.split('.').slice(0, 3).join('.');
+    const fixedIps = opts.nodes <= 80; // .11–.90 fixed, .100–.250 for the range
+    const specFor = (clusterName: string, indexes: number[]): ClusterSpecInput =>
+      ({
+        apiVersion: 'pxeflow/v1',
+        name: clusterName,
+        iso: { version: iso.version, library },
+        ipmi: { subnet: ipmiSubnet, username: 'pxeflow', passwordEnv: secretEnv.bmcPassword },
+        network: {
+          interface: network.bridge,
+          subnet: network.subnet,
+          controller: network.controller,
+          httpPort,
+          range: { start: `${base}.100`, end: `${base}.250` },
+        },
+        nodes: indexes.map((index) => {
+          const n = nodes[index - 1];
+          const b = bmcs.bmcs[index - 1];
+          return {
+            name: nodeName(index),
+            bmc: b.address,
+            bmcPort: b.port,
+            ...(opts.knownMacs === false
+              ? {}
+              : { mac: n.mac, ...(fixedIps ? { ip: `${base}.${10 + index}` } : {}) }),
+          };
+        }),
+        power: { interval: opts.power?.interval ?? '0s', maxBooting: opts.power?.maxBooting ?? 50 },
+        timeouts: { install: opts.timeouts?.install ?? '20m', dhcpSeen: opts.timeouts?.dhcpSeen ?? '2m' },
+        retry: { attempts: opts.attempts ?? 2 },
+        kickstart: {
+          rootPasswordHashEnv: secretEnv.rootHash,
+          extraPackages: TEST_PACKAGES.map((p) => p.name),
+        },
+      }) as ClusterSpecInput;
+    const spec = specFor(
+      name,
+      nodes.map((n) => n.index),
+    );
+    await writeFile(join(opts.stateDir, `${name}.json`), `${JSON.stringify(spec, null, 2)}\n`);
+    return { id, spec, network, bmcs, controller, secretEnv, specFor, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

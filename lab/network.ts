@@ -1,0 +1,122 @@
+// The lab's provisioning network: a bridge on this host (the controller side, like the provisioning NIC of a
+// real control host) and one network namespace per node, attached by a veth pair, with the node's MAC.
+// Nothing has an uplink: the bridge is not enslaved to any physical NIC and node namespaces have no default
+// route, so no packet leaves this machine. Names carry a per-lab id and are removed by exact name.
+import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
+
+export interface LabNode {
+  index: number;
+  ns: string;
+  mac: string;
+  /** host side of the veth pair (on the bridge) */
+  hostIf: string;
+}
+
+export interface ProvisioningNetwork {
+  id: string;
+  bridge: string;
+  /** e.g. 10.213.7.0/24 */
+  subnet: string;
+  controller: string;
+  prefix: number;
+  nodes: LabNode[];
+  addNodes(count: number): Promise<LabNode[]>;
+  destroy(): Promise<void>;
+}
+
+async function sh(script: string): Promise<void> {
+  await execa('bash', ['-e', '-c', script], { stdin: 'ignore' });
+}
+
+/** A /24 in 10.200–250.x.0 picked at random so parallel labs do not collide. */
+export function randomLabSubnet(): { subnet: string; controller: string; base: string } {
+  const b = randomBytes(2);
+  const base = `10.${200 + (b[0] % 50)}.${b[1]}`;
+  return { subnet: `${base}.0/24`, controller: `${base}.1`, base };
+}
+
+export function labMac(id: string, index: number): string {
+  // locally administered unicast (52:54:00 is qemu's prefix; keep it so qemu nodes and sims look alike)
+  const idByte = Number.parseInt(id.slice(0, 2), 16);
+  return ['52', '54', idByte.toString(16).padStart(2, '0'), ((index >> 16) & 0xff).toString(16).padStart(2, '0'),
+    ((index >> 8) & 0xff).toString(16).padStart(2, '0'), (index & 0xff).toString(16).padStart(2, '0')].join(':');
+}
+
+export async function createProvisioningNetwork(
+  opts: { id?: string; subnet?: string; controller?: string } = {},
+): Promise<ProvisioningNetwork> {
+  const id = opts.id ?? randomBytes(2).toString('hex');
+  const picked = randomLabSubnet();
+  const subnet = opts.subnet ?? picked.subnet;
+  const controller = opts.controller ?? picked.controller;
+  const prefix = Number(subnet.split('/')[1]);
+  const bridge = `pxf${id}br`;
+  const nodes: LabNode[] = [];
+  // IPv6 on the bridge lets dnsmasq send router advertisements, so iPXE does not wait 13 s for one.
+  const v6 = `fd00:${id}::1/64`;
+  await sh(
+    [
+      `ip link add ${bridge} type bridge`,
+      `ip link set ${bridge} type bridge stp_state 0 forward_delay 0`,
+      `ip addr add ${controller}/${prefix} dev ${bridge}`,
+      `ip -6 addr add ${v6} dev ${bridge} nodad || true`,
+      `ip link set ${bridge} up`,
+    ].join('\n'),
+  );
+  const net: ProvisioningNetwork = {
+    id,
+    bridge,
+    subnet,
+    controller,
+    prefix,
+    nodes,
+    async addNodes(count) {
+      const added: LabNode[] = [];
+      const lines: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const index = nodes.length + added.length + 1;
+        const node: LabNode = { index, ns: `pxf-${id}-n${index}`, mac: labMac(id, index), hostIf: `pxf${id}h${index}` };
+        added.push(node);
+        lines.push(
+          `ip netns add ${node.ns}`,
+          `ip link add ${node.hostIf} type veth peer name eth0 netns ${node.ns}`,
+          `ip link set ${node.hostIf} master ${bridge} up`,
+          `ip -n ${node.ns} link set lo up`,
+          `ip -n ${node.ns} link set eth0 address ${node.mac} up`,
+        );
+      }
+      try {
+        await sh(lines.join('\n'));
+      } finally {
+        nodes.push(...added);
+      }
+      return added;
+    },
+    async destroy() {
+      const lines = nodes.flatMap((n) => [
+        `ip netns del ${n.ns} 2>/dev/null || true`,
+        `ip link del ${n.hostIf} 2>/dev/null || true`,
+      ]);
+      lines.push(`ip link del ${bridge} 2>/dev/null || true`);
+      await sh(lines.join('\n'));
+      nodes.length = 0;
+    },
+  };
+  return net;
+}
+
+/** Namespaces and links of labs (by our `pxf-` / `pxf` prefixes) still present: leak checks. */
+export async function leftoverLabObjects(id?: string): Promise<string[]> {
+  const { stdout: ns } = await execa('ip', ['netns', 'list']);
+  const { stdout: links } = await execa('ip', ['-o', 'link', 'show']);
+  const nsHits = ns
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n.startsWith(id ? `pxf-${id}-` : 'pxf-'));
+  const linkHits = links
+    .split('\n')
+    .map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '')
+    .filter((n) => n.startsWith(id ? `pxf${id}` : 'pxf') && !n.startsWith('pxf-'));
+  return [...nsHits, ...linkHits];
+}

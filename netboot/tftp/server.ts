@@ -1,0 +1,271 @@
+// Read-only TFTP server for the controller (RFC 1350 + options from RFC 2347/2348/2349/7440).
+//
+// Why our own and not an npm package: no maintained npm TFTP server is correct under loss. The `tftp` package
+// (0.1.2, unmaintained) was measured in NOTES.md: a retransmission storm on one lost block or a duplicate ACK
+// (0 of 3 transfers finished at 1% loss), a process crash on a missing file, no source-port check (a spoofed
+// ERROR aborts a transfer) and case-sensitive options. A read-only server is a few hundred lines: the codec is in
+// packet.ts, one transfer's state machine in transfer.ts, request handling and events here.
+import dgram from 'node:dgram';
+import { isIP } from 'node:net';
+import type { BootEvent, BootPhase } from '../types.ts';
+import { encodeError, ERR, MAX_REQUEST_BYTES, negotiate, parsePacket, TftpProtocolError } from './packet.ts';
+import { fileSize, type Peer, type TftpFile, Transfer, type TransferResult } from './transfer.ts';
+
+export type { Peer, TftpFile } from './transfer.ts';
+
+/** Finds the file for a normalised path ("pxelinux.cfg/01-52-54-00-12-34-56"); undefined = not found. */
+export type TftpResolver = (path: string, client: Peer) => Promise<TftpFile | undefined>;
+
+/** Maps a served path to the boot phase it stands for; undefined = not worth an event. */
+export type TftpClassifier = (path: string) => BootPhase | undefined;
+
+export interface TftpLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface TftpServerOptions {
+  /** the provisioning address; the wildcard address is refused */
+  address: string;
+  port?: number;
+  resolve: TftpResolver;
+  onEvent?: (event: BootEvent) => void;
+  classify?: TftpClassifier;
+  /** cap on the negotiated block size (default 1468: a 1500-byte MTU without IP fragmentation) */
+  maxBlksize?: number;
+  /** cap on the negotiated RFC 7440 window (default 16) */
+  maxWindowsize?: number;
+  /** retransmission timeout when the client sets none (default 1000 ms) */
+  timeoutMs?: number;
+  /** silent timeouts before a transfer gives up (default 5) */
+  retries?: number;
+  /** concurrent transfers; more get ERROR 0 "server busy" (default 1000) */
+  maxTransfers?: number;
+  logger?: TftpLogger;
+}
+
+export interface TftpStats {
+  active: number;
+  started: number;
+  completed: number;
+  failed: number;
+  refused: number;
+  packetsSent: number;
+  retransmits: number;
+}
+
+export interface TftpServer {
+  readonly address: string;
+  readonly port: number;
+  stats(): TftpStats;
+  /** stops listening, aborts active transfers (ERROR 0 to their clients) and closes every socket */
+  close(): Promise<void>;
+}
+
+const silentLogger: TftpLogger = { debug() {}, info() {}, warn() {} };
+
+/**
+ * Makes a client-supplied file name safe: backslashes count as separators, leading "/" and "." segments go,
+ * any ".." segment or control character is an access violation. The result never starts with "/".
+ */
+export function normalizeTftpPath(raw: string): string {
+  if (/[\x00-\x1f\x7f]/.test(raw)) {
+    throw new TftpProtocolError(ERR.ACCESS_VIOLATION, 'control character in file name');
+  }
+  const segments = raw.split(/[/\\]+/).filter((s) => s !== '' && s !== '.');
+  if (segments.includes('..')) throw new TftpProtocolError(ERR.ACCESS_VIOLATION, '".." in file name');
+  if (segments.length === 0) throw new TftpProtocolError(ERR.NOT_FOUND, 'empty file name');
+  return segments.join('/');
+}
+
+/** pxelinux.cfg/* → pxe-config, iPXE/pxelinux binaries → bootloader, *vmlinuz* → kernel, *initrd* → initrd. */
+export function defaultClassifier(path: string): BootPhase | undefined {
+  const lower = path.toLowerCase();
+  if (lower.startsWith('pxelinux.cfg/')) return 'pxe-config';
+  if (/\.(kpxe|efi|c32)$/.test(lower) || /(^|\/)l?pxelinux\.0$/.test(lower)) return 'bootloader';
+  if (lower.includes('vmlinuz')) return 'kernel';
+  if (lower.includes('initrd')) return 'initrd';
+  return undefined;
+}
+
+/** "pxelinux.cfg/01-52-54-00-ab-cd-ef" → "52:54:00:ab:cd:ef" (ARP type 1 = Ethernet). */
+export function macFromPxelinuxPath(path: string): string | undefined {
+  const m = /^pxelinux\.cfg\/01-([0-9a-f]{2}(?:-[0-9a-f]{2}){5})$/i.exec(path);
+  return m ? m[1].toLowerCase().replaceAll('-', ':') : undefined;
+}
+
+export async function startTftpServer(options: TftpServerOptions): Promise<TftpServer> {
+  const { address, resolve } = options;
+  const family = isIP(address);
+  if (family === 0) throw new Error(`TFTP: address "${address}" is not an IP address`);
+  if (address === '0.0.0.0' || address === '::') {
+    throw new Error(`TFTP: refusing to bind the wildcard address ${address}; give the provisioning address`);
+  }
+  const type = family === 6 ? 'udp6' : 'udp4';
+  const limits = {
+    maxBlksize: Math.max(8, Math.min(options.maxBlksize ?? 1468, 65464)),
+    maxWindowsize: Math.max(1, Math.min(options.maxWindowsize ?? 16, 65535)),
+  };
+  const timeoutMs = options.timeoutMs ?? 1000;
+  const retries = options.retries ?? 5;
+  const maxTransfers = options.maxTransfers ?? 1000;
+  const classify = options.classify ?? defaultClassifier;
+  const logger = options.logger ?? silentLogger;
+  const counters = { started: 0, completed: 0, failed: 0, refused: 0, packetsSent: 0, retransmits: 0 };
+  /** client "address:port" → its transfer; a key is reserved while the resolver runs */
+  const active = new Map<string, { transfer?: Transfer; closed?: Promise<void> }>();
+  let closing = false;
+
+  const main = dgram.createSocket({ type });
+  const port = await bindSocket(main, address, options.port ?? 69).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`TFTP: cannot bind ${address}:${options.port ?? 69}: ${describeBindError(err)}`);
+  });
+
+  const emit = (path: string, client: Peer, detail: BootEvent['detail']) => {
+    const phase = classify(path);
+    if (!phase || !options.onEvent) return;
+    const event: BootEvent = { phase, ip: client.address, at: Date.now(), detail: { file: path, ...detail } };
+    const mac = macFromPxelinuxPath(path);
+    if (mac) event.mac = mac;
+    try {
+      options.onEvent(event);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'tftp: event listener threw');
+    }
+  };
+
+  const refuse = (to: Peer, code: number, message: string) => {
+    counters.refused++;
+    main.send(encodeError(code, message), to.port, to.address, () => {});
+  };
+
+  const serve = async (file: string, mode: string, opts: Map<string, string>, client: Peer) => {
+    const key = `${client.address}:${client.port}`;
+    if (active.has(key)) return; // a retransmitted RRQ: the running transfer already answers it
+    if (active.size >= maxTransfers) return refuse(client, ERR.UNDEFINED, 'server busy, try again');
+    if (mode === 'netascii')
+      return refuse(client, ERR.UNDEFINED, 'netascii mode is not supported; use octet');
+    if (mode !== 'octet') return refuse(client, ERR.ILLEGAL_OPERATION, `unknown transfer mode "${mode}"`);
+    const path = normalizeTftpPath(file);
+    const slot: { transfer?: Transfer; closed?: Promise<void> } = {};
+    active.set(key, slot);
+    let content: TftpFile | undefined;
+    try {
+      content = await resolve(path, client);
+    } catch (err) {
+      active.delete(key);
+      logger.warn({ path, client, err: (err as Error).message }, 'tftp: resolver failed');
+      return refuse(client, ERR.UNDEFINED, 'internal error while opening the file');
+    }
+    if (closing) return;
+    if (!content) {
+      active.delete(key);
+      logger.debug({ path, client }, 'tftp: file not found');
+      return refuse(client, ERR.NOT_FOUND, 'file not found');
+    }
+    const size = fileSize(content);
+    if (!Number.isSafeInteger(size) || size < 0) {
+      active.delete(key);
+      logger.warn({ path, size }, 'tftp: resolver returned an invalid size');
+      return refuse(client, ERR.UNDEFINED, 'internal error: invalid file size');
+    }
+    const negotiated = negotiate(opts, size, limits);
+    const socket = dgram.createSocket({ type });
+    slot.closed = new Promise((r) => socket.once('close', () => r()));
+    try {
+      await bindSocket(socket, address, 0); // the transfer's own TID
+    } catch (err) {
+      active.delete(key);
+      socket.close();
+      logger.warn({ err: (err as Error).message }, 'tftp: cannot bind a transfer socket');
+      return refuse(client, ERR.UNDEFINED, 'server cannot open a transfer socket');
+    }
+    if (closing) return void socket.close();
+    const detail = { blksize: negotiated.blksize, windowsize: negotiated.windowsize };
+    const onDone = (r: TransferResult) => {
+      active.delete(key);
+      counters.packetsSent += r.packets;
+      counters.retransmits += r.retransmits;
+      if (r.ok) counters.completed++;
+      else counters.failed++;
+      logger.debug({ path, client, ...r }, 'tftp: transfer ended');
+      emit(path, client, { ...detail, bytes: r.bytes, outcome: r.ok ? 'completed' : 'failed' });
+    };
+    const transfer = new Transfer({
+      socket,
+      client,
+      file: content,
+      negotiated,
+      timeoutMs,
+      retries,
+      logger,
+      onDone,
+    });
+    slot.transfer = transfer;
+    counters.started++;
+    emit(path, client, { ...detail, bytes: size, outcome: 'started' });
+    transfer.start();
+  };
+
+  const onRequest = (msg: Buffer, client: Peer) => {
+    let packet: ReturnType<typeof parsePacket>;
+    try {
+      packet = parsePacket(msg);
+      if (packet.op === 'wrq') return refuse(client, ERR.ACCESS_VIOLATION, 'read-only server');
+      if (packet.op !== 'rrq') return; // ACK/DATA/ERROR/OACK to port 69 belong to no transfer: ignore
+      serve(packet.file, packet.mode, packet.options, client).catch((err) => {
+        if (err instanceof TftpProtocolError) return refuse(client, err.code, err.message);
+        logger.warn({ client, err: (err as Error).message }, 'tftp: request failed');
+      });
+    } catch (err) {
+      // never answer an ERROR with an ERROR (two servers could ping-pong forever)
+      if (msg.length >= 2 && msg.readUInt16BE(0) === 5) return;
+      if (err instanceof TftpProtocolError) refuse(client, err.code, err.message);
+      else logger.warn({ client, err: (err as Error).message }, 'tftp: bad request');
+    }
+  };
+
+  main.on('message', (msg, rinfo) => {
+    if (closing) return;
+    if (msg.length > MAX_REQUEST_BYTES * 64) return; // no valid request is that large; do not parse it
+    onRequest(msg, { address: rinfo.address, port: rinfo.port });
+  });
+  main.on('error', (err) => logger.warn({ err: err.message }, 'tftp: server socket error'));
+  logger.info({ address, port }, 'tftp: listening');
+
+  return {
+    address,
+    port,
+    stats: () => ({ active: active.size, ...counters }),
+    async close() {
+      if (closing) return;
+      closing = true;
+      const waits: Promise<void>[] = [new Promise((r) => main.close(() => r()))];
+      for (const slot of active.values()) {
+        slot.transfer?.abort('server shutting down');
+        if (slot.closed) waits.push(slot.closed);
+      }
+      await Promise.all(waits);
+      active.clear();
+    },
+  };
+}
+
+function bindSocket(socket: dgram.Socket, address: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    socket.once('error', onError);
+    socket.bind({ address, port, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve(socket.address().port);
+    });
+  });
+}
+
+function describeBindError(err: NodeJS.ErrnoException): string {
+  if (err.code === 'EADDRINUSE') return 'port already in use (another TFTP server running?)';
+  if (err.code === 'EADDRNOTAVAIL') return 'address is not configured on this host';
+  if (err.code === 'EACCES') return 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)';
+  return err.message;
+}
