@@ -9,10 +9,11 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages ---------------------------------------------------------------------------
 # Runtime: ipmitool, dnsmasq-base (DHCP), iproute2. Lab and tests: openipmi (ipmi_sim), busybox-static,
-# isc-dhcp-client, atftp, curl, xorriso, cpio, qemu + iPXE, pxelinux/syslinux, chromium (web UI test).
+# isc-dhcp-client, atftp, curl, xorriso, cpio, qemu + iPXE, pxelinux/syslinux, nftables (packet loss in
+# test namespaces: this kernel has no netem).
 # Bench peers (atftpd, nginx) are in scripts/setup-bench.sh, not here.
 debs=(ipmitool openipmi iproute2 dnsmasq-base busybox-static isc-dhcp-client atftp curl xorriso cpio
-  qemu-system-x86 ipxe-qemu ipxe pxelinux syslinux-common python3-venv iputils-ping procps
+  qemu-system-x86 ipxe-qemu ipxe pxelinux syslinux-common python3-venv iputils-ping procps nftables
   ${PXEFLOW_EXTRA_DEBS:-})
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -1,7 +1,7 @@
 // The controller process: a Temporal worker on task queue `pxeflow` (+ the netboot services when configured).
 // Graceful shutdown: SIGINT/SIGTERM stop polling, in-flight activities get `shutdownGraceTime` to finish.
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { pino } from 'pino';
 import { createActivities, type ControllerDeps } from '../activities/index.ts';
 import { workflowBundle } from './bundle.ts';
@@ -28,7 +28,10 @@ let runtimeInstalled = false;
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   if (!runtimeInstalled) {
     // The SDK's own shutdown-signal handling calls worker.shutdown() on SIGINT/SIGTERM.
-    Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+    Runtime.install({
+      shutdownSignals: ['SIGINT', 'SIGTERM'],
+      logger: new DefaultLogger((process.env.PXEFLOW_SDK_LOG_LEVEL as LogLevel | undefined) ?? 'WARN'),
+    });
     runtimeInstalled = true;
   }
   const logger = opts.deps?.logger ?? pino({ name: 'pxeflow-controller' });

@@ -190,7 +190,10 @@ export class NetbootServices implements NetbootControl {
         address,
         port: this.opts.tftpPort ?? 69,
         resolve: this.tftpResolver(),
-        onEvent: (e) => this.events.publish(e),
+        // a failed fetch is no progress along the boot chain
+        onEvent: (e) => {
+          if (e.detail?.outcome !== 'failed') this.events.publish(e);
+        },
         logger: logger.child({ component: 'netboot-tftp' }),
       });
     }

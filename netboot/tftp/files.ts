@@ -34,11 +34,12 @@ export async function diskFile(path: string): Promise<TftpFile | undefined> {
  * lead outside `root` are refused as well, so nothing outside the tree is ever read.
  */
 export function dirResolver(root: string): TftpResolver {
-  const realRoot = realpath(root);
   return async (path) => {
-    const base = await realRoot;
+    // resolved per request: the root may appear later, and a missing root is "not found", not a crash
+    const base = await realpath(root).catch(() => undefined);
+    if (!base) return undefined;
     const target = await realpath(join(base, path)).catch(() => undefined);
-    if (!target || !target.startsWith(base + sep)) return undefined;
+    if (!target?.startsWith(base.endsWith(sep) ? base : base + sep)) return undefined;
     return diskFile(target);
   };
 }

@@ -45,6 +45,7 @@ export interface TftpServerOptions {
   logger?: TftpLogger;
 }
 
+/** Counters since start; packetsSent and retransmits are added when a transfer ends. */
 export interface TftpStats {
   active: number;
   started: number;
@@ -136,6 +137,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   };
 
   const refuse = (to: Peer, code: number, message: string) => {
+    if (closing) return; // the main socket may already be closed
     counters.refused++;
     main.send(encodeError(code, message), to.port, to.address, () => {});
   };
