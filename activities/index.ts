@@ -12,6 +12,7 @@ import {
   requestTurnSignal,
   sequencerWorkflowId,
 } from '../workflows/power-sequencer.ts';
+import type { NodeResult } from '../workflows/messages.ts';
 import type { ControllerActivities, PowerTarget } from './types.ts';
 import type { NetbootControl } from './netboot-control.ts';
 
@@ -143,6 +144,22 @@ export function createActivities(deps: ControllerDeps): ControllerActivities {
         if (err instanceof WorkflowNotFoundError) return false;
         throw err;
       }
+    },
+
+    async nodeResults({ workflowIds }) {
+      const client = needClient();
+      return await Promise.all(
+        workflowIds.map(async (workflowId) => {
+          const handle = client.workflow.getHandle<(...args: unknown[]) => Promise<NodeResult>>(workflowId);
+          try {
+            const d = await handle.describe();
+            if (d.status.name === 'RUNNING') return { workflowId, running: true };
+            return { workflowId, running: false, result: await handle.result() };
+          } catch (err) {
+            return { workflowId, running: false, error: err instanceof Error ? err.message : String(err) };
+          }
+        }),
+      );
     },
 
     async registerNodeBoot({ clusterId, node, attempt }) {

@@ -1,5 +1,6 @@
 // The activity surface the workflows call: types only, so workflow code can import it (proxyActivities<…>).
 import type { ClusterSpec, SecretRef } from '../config/schema.ts';
+import type { NodeResult } from '../workflows/messages.ts';
 
 export interface ImageSummary {
   version: string;
@@ -58,6 +59,10 @@ export interface ControllerActivities {
   releasePowerTurn(input: { requester: string }): Promise<void>;
   /** Whether a workflow is still running (the sequencer's guard against a holder that vanished). */
   workflowIsRunning(workflowId: string): Promise<boolean>;
+  /** For node workflows a parent lost track of: still running, or their result / error. */
+  nodeResults(input: {
+    workflowIds: string[];
+  }): Promise<Array<{ workflowId: string; running: boolean; result?: NodeResult; error?: string }>>;
   /** New attempt: fresh token, boot target "install", DHCP reservation or a discovery window for this node. */
   registerNodeBoot(input: { clusterId: string; node: NodeRef; attempt: number }): Promise<void>;
   /** Boot device PXE for the next boot, then power on (or cycle when already on). */

@@ -7,11 +7,13 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from 'pino';
+import { formatIPv4, parseIPv4 } from '../config/ipv4.ts';
 import type { ClusterSpecInput } from '../config/schema.ts';
 import { buildTestIso, INSTALLER_DIR, TEST_PACKAGES } from '../image/testiso/build.ts';
 import { type ControllerConfig, READY_LINE, runController } from '../workers/run.ts';
 import { type BmcLab, randomLoopbackSubnet, startBmcs } from './bmc/index.ts';
 import { createProvisioningNetwork, type ProvisioningNetwork } from './network.ts';
+import { prepareQemuNodes, QEMU_NODE_PENDING } from './qemu/lab-nodes.ts';
 
 export type Behaviour = 'success' | `fail:${string}` | `fail-once:${string}` | 'hang' | 'crash';
 
@@ -33,10 +35,15 @@ export interface LabOptions {
   power?: { interval?: string; maxBooting?: number };
   attempts?: number;
   clusterName?: string;
+  /** faulty BMCs by node name or 1-based index: slow (every datagram delayed), or not there at all */
+  bmcFaults?: Record<string, { delayMs?: number; unreachable?: boolean }>;
   /** run the controller as a child process (crash tests kill it with SIGKILL) */
   controllerProcess?: boolean;
   /** nodes (by name or 1-based index) whose BMC has another password than the spec's: a wrong-password BMC */
   wrongPassword?: string[];
+  /** 1-based indexes of nodes that are qemu VMs (iPXE ROM, real installer) instead of simulated nodes;
+   *  behaviours and installSeconds do not apply to them (lab/qemu/) */
+  qemu?: number[];
 }
 
 export interface Lab {
@@ -168,9 +175,13 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     await link(iso.isoPath, join(library, `${iso.version}.iso`));
 
     // 2. the provisioning network and the nodes' namespaces
-    const network = await createProvisioningNetwork({ id });
+    // a /24 holds 150 nodes in its range; thousands need a /20
+    const network = await createProvisioningNetwork({ id, prefix: opts.nodes > 140 ? 20 : 24 });
     cleanups.push(() => network.destroy());
     const nodes = await network.addNodes(opts.nodes);
+    // qemu nodes: a tap on the bridge instead of the veth; BMCs are rewired to start the VM in step 3b
+    const qemuNodes = await prepareQemuNodes(network, opts.qemu ?? []);
+    cleanups.push(() => qemuNodes.remove());
     const nodeName = (i: number) => `${name}-${String(i).padStart(3, '0')}`;
 
     // 3. one BMC per node, same credentials (the spec has one username + password reference)
@@ -185,7 +196,9 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       delete process.env[secretEnv.bmcPassword];
       delete process.env[secretEnv.rootHash];
     });
-    const ipmiSubnet = randomLoopbackSubnet();
+    // one loopback address per BMC: a /24 for up to 254, a /20 beyond
+    const ipmiSubnet =
+      opts.nodes <= 250 ? randomLoopbackSubnet() : `127.${100 + (randomBytes(1)[0] % 100)}.${16 * (randomBytes(1)[0] % 16)}.0/20`;
     const bmcs = await startBmcs(
       nodes.map((n) => {
         const nm = nodeName(n.index);
@@ -198,11 +211,13 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
           `--installer ${join(INSTALLER_DIR, 'pxeflow-install')} --delay ${opts.installSeconds ?? 1}`,
         ].join(' ');
         const wrong = opts.wrongPassword?.includes(nm) || opts.wrongPassword?.includes(String(n.index));
+        const fault = opts.bmcFaults?.[nm] ?? opts.bmcFaults?.[String(n.index)];
         return {
           name: nm,
           username: 'pxeflow',
           password: wrong ? `${password}x` : password,
-          nodeCommand: cmd,
+          nodeCommand: qemuNodes.has(n.index) ? QEMU_NODE_PENDING : cmd,
+          delayMs: fault?.delayMs,
         };
       }),
       {
@@ -213,6 +228,13 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       },
     );
     cleanups.push(() => bmcs.stop());
+    // 3b. qemu nodes: power-on starts the VM (needs the BMC's VM codec port, known once the sim runs)
+    await qemuNodes.attach(bmcs.bmcs, (i) => join(opts.stateDir, 'nodes', nodeName(i)));
+    // an unreachable BMC: listed in the spec, nothing answers at its address
+    for (const [i, n] of nodes.entries()) {
+      const nm = nodeName(n.index);
+      if ((opts.bmcFaults?.[nm] ?? opts.bmcFaults?.[String(n.index)])?.unreachable) await bmcs.bmcs[i].stop();
+    }
 
     // 4. the controller: netboot services on the bridge + the Temporal worker (in this process, or as a child
     //    process that a test may kill with SIGKILL and start again)
@@ -237,7 +259,13 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
 
     // 5. the cluster spec the operator would have written
     const base = network.controller.split('.').slice(0, 3).join('.');
-    const fixedIps = opts.nodes <= 80; // .11–.90 fixed, .100–.250 for the range
+    const netBase = parseIPv4(network.controller)! - 1;
+    const hosts = 2 ** (32 - network.prefix) - 2;
+    const fixedIps = opts.nodes <= 80; // .11–.90 fixed, .100 and up for the range
+    const range =
+      network.prefix === 24
+        ? { start: `${base}.100`, end: `${base}.250` }
+        : { start: formatIPv4(netBase + 256), end: formatIPv4(netBase + hosts) };
     const specFor = (clusterName: string, indexes: number[]): ClusterSpecInput =>
       ({
         apiVersion: 'pxeflow/v1',
@@ -249,7 +277,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
           subnet: network.subnet,
           controller: network.controller,
           httpPort,
-          range: { start: `${base}.100`, end: `${base}.250` },
+          range,
         },
         nodes: indexes.map((index) => {
           const n = nodes[index - 1];

@@ -4,6 +4,7 @@
 // route, so no packet leaves this machine. Names carry a per-lab id and are removed by exact name.
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
+import { formatIPv4 } from '../config/ipv4.ts';
 
 export interface LabNode {
   index: number;
@@ -29,11 +30,14 @@ async function sh(script: string): Promise<void> {
   await execa('bash', ['-e', '-c', script], { stdin: 'ignore' });
 }
 
-/** A /24 in 10.200–250.x.0 picked at random so parallel labs do not collide. */
-export function randomLabSubnet(): { subnet: string; controller: string; base: string } {
+/** A /24 (or larger, e.g. /20 for thousands of nodes) in 10.200–249.x.0, picked at random so parallel labs do
+ *  not collide. The controller is the first host. */
+export function randomLabSubnet(prefix = 24): { subnet: string; controller: string; base: number } {
+  if (prefix < 16 || prefix > 24) throw new Error(`lab subnet prefix ${prefix}: expected 16..24`);
   const b = randomBytes(2);
-  const base = `10.${200 + (b[0] % 50)}.${b[1]}`;
-  return { subnet: `${base}.0/24`, controller: `${base}.1`, base };
+  const size = 2 ** (32 - prefix);
+  const base = (((10 << 24) | ((200 + (b[0] % 50)) << 16) | (b[1] << 8)) >>> 0) & ~(size - 1);
+  return { subnet: `${formatIPv4(base >>> 0)}/${prefix}`, controller: formatIPv4((base + 1) >>> 0), base: base >>> 0 };
 }
 
 export function labMac(id: string, index: number): string {
@@ -44,10 +48,10 @@ export function labMac(id: string, index: number): string {
 }
 
 export async function createProvisioningNetwork(
-  opts: { id?: string; subnet?: string; controller?: string } = {},
+  opts: { id?: string; subnet?: string; controller?: string; prefix?: number } = {},
 ): Promise<ProvisioningNetwork> {
   const id = opts.id ?? randomBytes(2).toString('hex');
-  const picked = randomLabSubnet();
+  const picked = randomLabSubnet(opts.prefix);
   const subnet = opts.subnet ?? picked.subnet;
   const controller = opts.controller ?? picked.controller;
   const prefix = Number(subnet.split('/')[1]);

@@ -1,12 +1,20 @@
 // ClusterInstall: one request of the method. validate → queue for the power-on turn → prepare image →
 // configure netboot → (discover BMCs) → paced power-on, one NodeInstall child per node, in order → report.
 // Keeps the controller's side of the correspondence table and a mirror of the monitor's. Live controls are
-// Updates (pause/resume/setPace/retryNodes/skipNodes); cancelling it cancels the children (see docs/operating.md).
+// Updates (pause/resume/setPace/retryNodes/skipNodes); cancelling it cancels the running children.
+//
+// Scale: children report their end by signal and are started with ParentClosePolicy.ABANDON, so the install can
+// continue-as-new (carrying its cursor, table and results) before its history grows large — 2,000 nodes and more
+// stay far from Temporal's limits (docs/scale.md).
 import {
   ApplicationFailure,
+  allHandlersFinished,
   CancellationScope,
   ChildWorkflowFailure,
   condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  isCancellation,
   ParentClosePolicy,
   proxyActivities,
   setCurrentDetails,
@@ -44,12 +52,12 @@ import {
 import { NodeInstall, type NodeInstallInput } from './node-install.ts';
 
 const act = proxyActivities<ControllerActivities>({
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '1 minute',
   retry: {
     initialInterval: '1s',
     maximumInterval: '30s',
     maximumAttempts: 10,
-    nonRetryableErrorTypes: ['SecretMissing'],
+    nonRetryableErrorTypes: ['SecretMissing', 'NetbootNotConfigured'],
   },
 });
 const imageAct = proxyActivities<ControllerActivities>({
@@ -62,8 +70,47 @@ const discoverAct = proxyActivities<ControllerActivities>({ startToCloseTimeout:
 
 const OUTCOMES: NodeOutcome[] = ['success', 'failure', 'timeout', 'power-error', 'skipped', 'cancelled'];
 const RETRYABLE: NodeOutcome[] = ['failure', 'timeout', 'power-error'];
+/** continue-as-new well before the server's 10,240-event warning */
+const DEFAULT_HISTORY_LIMIT = 8000;
+/** how often children inherited from a previous run are checked for having ended without a word */
+const RECONCILE_MS = 5 * 60_000;
 
-export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
+/** What a run hands to the next one on continue-as-new. JSON-safe. */
+export interface InstallState {
+  stage: Progress['state'];
+  startedAt: number;
+  runs: number;
+  turnHeld: boolean;
+  turnGranted: boolean;
+  paused: boolean;
+  intervalMs: number;
+  maxBooting: number;
+  nodes: NodeRef[];
+  /** names waiting for their power-on, in order */
+  queue: string[];
+  /** how many nodes of the original request are still in the queue (the power-on turn is held until 0) */
+  firstRound: number;
+  started: number;
+  running: string[];
+  results: NodeResult[];
+  controllerTable: TableEntry[];
+  monitorTable: TableEntry[];
+  dropped: TableEntry[];
+  seenOnDhcp: string[];
+  skipped: string[];
+}
+
+export interface ClusterInstallOptions {
+  /** continue-as-new once the history has this many events (tests make it small) */
+  historyLimit?: number;
+  /** set by continue-as-new */
+  carried?: InstallState;
+}
+
+export async function ClusterInstall(
+  input: unknown,
+  options: ClusterInstallOptions = {},
+): Promise<ClusterReport> {
   const parsed = safeParseClusterSpec(input);
   if (!parsed.success) {
     throw ApplicationFailure.nonRetryable(
@@ -73,39 +120,48 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
   }
   const spec: ClusterSpec = parsed.spec;
   const clusterId = workflowInfo().workflowId;
-  const startedAt = Date.now();
-  upsertSearchAttributes([
-    { key: SA.cluster, value: spec.name },
-    { key: SA.isoVersion, value: spec.iso.version },
-    { key: SA.phase, value: 'preparing' },
-  ]);
+  const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  const c = options.carried;
 
-  let state: Progress['state'] = 'preparing';
-  let turnHeld = false;
-  let turnGranted = false;
-  let paused = false;
-  let intervalMs = spec.power.interval;
-  let maxBooting = spec.power.maxBooting;
-  const controllerTable = new Map<string, TableEntry>();
-  const monitorTable = new Map<string, TableEntry>();
-  const dropped: TableEntry[] = [];
-  const results = new Map<string, NodeResult>();
-  const running = new Set<string>();
-  const seenOnDhcp = new Set<string>();
-  const skipped = new Set<string>();
-  const queue: NodeRef[] = [];
-  let nodes: NodeRef[] = [];
-  let started = 0;
+  let stage: Progress['state'] = c?.stage ?? 'preparing';
+  const startedAt = c?.startedAt ?? Date.now();
+  let turnHeld = c?.turnHeld ?? false;
+  let turnGranted = c?.turnGranted ?? false;
+  let paused = c?.paused ?? false;
+  let intervalMs = c?.intervalMs ?? spec.power.interval;
+  let maxBooting = c?.maxBooting ?? spec.power.maxBooting;
+  let nodes: NodeRef[] = c?.nodes ?? [];
+  const queue: string[] = [...(c?.queue ?? [])];
+  let firstRound = c?.firstRound ?? 0;
+  let started = c?.started ?? 0;
+  const running = new Set<string>(c?.running ?? []);
+  /** children this run started: their result() is a backstop for a child that ends without its 'done' signal */
+  const ownChildren = new Set<string>();
+  const results = new Map<string, NodeResult>((c?.results ?? []).map((r) => [r.node, r]));
+  const controllerTable = new Map<string, TableEntry>((c?.controllerTable ?? []).map((e) => [e.node, e]));
+  const monitorTable = new Map<string, TableEntry>((c?.monitorTable ?? []).map((e) => [e.node, e]));
+  const dropped: TableEntry[] = [...(c?.dropped ?? [])];
+  const seenOnDhcp = new Set<string>(c?.seenOnDhcp ?? []);
+  const skipped = new Set<string>(c?.skipped ?? []);
   let report: ClusterReport | undefined;
 
-  const drop = (node: string) => {
-    monitorTable.delete(node);
-    const e = controllerTable.get(node);
-    if (e) {
-      controllerTable.delete(node);
-      dropped.push(e);
-    }
+  if (!c) {
+    upsertSearchAttributes([
+      { key: SA.cluster, value: spec.name },
+      { key: SA.isoVersion, value: spec.iso.version },
+      { key: SA.phase, value: 'preparing' },
+    ]);
+  }
+  const setStage = (s: Progress['state']) => {
+    stage = s;
+    upsertSearchAttributes([{ key: SA.phase, value: s }]);
   };
+  const finish = (r: NodeResult) => {
+    if (!running.has(r.node) && results.has(r.node)) return; // already counted (signal and result() both came)
+    results.set(r.node, r);
+    running.delete(r.node);
+  };
+
   setHandler(nodeReportSignal, (msg) => {
     if (msg.kind === 'table') {
       // the controller records the entry and sends it to the monitor
@@ -114,8 +170,15 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
       seenOnDhcp.add(msg.entry.node);
     } else if (msg.kind === 'feedback' || msg.kind === 'timeout') {
       // the monitor got a status (or timed out): it drops its entry and tells the controller, which drops its own
-      drop(msg.node);
+      monitorTable.delete(msg.node);
+      const e = controllerTable.get(msg.node);
+      if (e) {
+        controllerTable.delete(msg.node);
+        dropped.push(e);
+      }
       if (msg.kind === 'timeout' && msg.waited === 'dhcp') seenOnDhcp.add(msg.node);
+    } else if (msg.kind === 'done') {
+      if (running.has(msg.result.node)) finish(msg.result);
     }
   });
   setHandler(powerTurnSignal, () => {
@@ -129,7 +192,7 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
     for (const e of monitorTable.values()) phases[e.phase] = (phases[e.phase] ?? 0) + 1;
     return {
       cluster: spec.name,
-      state,
+      state: stage,
       total: nodes.length,
       started,
       paused,
@@ -157,7 +220,7 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
       paused = true;
       return progress();
     },
-    { validator: () => assertOpen(state, 'pause') },
+    { validator: () => assertOpen(stage, 'pause') },
   );
   setHandler(
     resumeUpdate,
@@ -167,7 +230,7 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
     },
     {
       validator: () => {
-        assertOpen(state, 'resume');
+        assertOpen(stage, 'resume');
         if (!paused) throw new Error('the install is not paused');
       },
     },
@@ -181,7 +244,7 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
     },
     {
       validator: (p) => {
-        assertOpen(state, 'change the pace of');
+        assertOpen(stage, 'change the pace of');
         if (p.intervalMs === undefined && p.maxBooting === undefined)
           throw new Error('give intervalMs or maxBooting');
         if (
@@ -207,18 +270,18 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
       const names = retryTargets(req);
       for (const name of names) {
         results.delete(name);
-        queue.push(nodes.find((n) => n.name === name)!);
+        queue.push(name);
       }
       return names;
     },
     {
       validator: (req) => {
-        assertOpen(state, 'retry nodes of');
+        assertOpen(stage, 'retry nodes of');
         if (req.nodes !== 'all-failed') known(req.nodes);
         const names = retryTargets(req);
         if (names.length === 0) throw new Error('no failed or timed-out node to retry');
         for (const name of names) {
-          if (running.has(name) || queue.some((n) => n.name === name))
+          if (running.has(name) || queue.includes(name))
             throw new Error(`${name} is still installing or waiting for power-on: nothing to retry`);
           const r = results.get(name);
           if (!r) throw new Error(`${name} has not been installed yet`);
@@ -236,7 +299,7 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
     },
     {
       validator: (req) => {
-        assertOpen(state, 'skip nodes of');
+        assertOpen(stage, 'skip nodes of');
         known(req.nodes);
         for (const name of req.nodes) {
           if (running.has(name) || results.has(name))
@@ -249,90 +312,144 @@ export async function ClusterInstall(input: unknown): Promise<ClusterReport> {
   const releaseTurn = async () => {
     if (!turnHeld) return;
     turnHeld = false;
+    turnGranted = false;
     await CancellationScope.nonCancellable(() => act.releasePowerTurn({ requester: clusterId }));
   };
+  const snapshot = (): InstallState => ({
+    stage,
+    startedAt,
+    runs: (c?.runs ?? 0) + 1,
+    turnHeld,
+    turnGranted,
+    paused,
+    intervalMs,
+    maxBooting,
+    nodes,
+    queue,
+    firstRound,
+    started,
+    running: [...running],
+    results: [...results.values()],
+    controllerTable: [...controllerTable.values()],
+    monitorTable: [...monitorTable.values()],
+    dropped,
+    seenOnDhcp: [...seenOnDhcp],
+    skipped: [...skipped],
+  });
+  const historyFull = () =>
+    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= historyLimit;
 
-  // Every node of this request has had its power-on: the next request may start powering on.
-  const endOfRequest = async () => {
-    await releaseTurn();
-    state = 'installing';
-    upsertSearchAttributes([{ key: SA.phase, value: 'installing' }]);
-    details(`all ${nodes.length} nodes powered on; waiting for their status`);
-  };
-
-  // Ask for the power-on turn first, so installs are served in submission order whatever their image prep takes.
-  await act.requestPowerTurn({ requester: clusterId });
-  turnHeld = true;
   try {
-    details('preparing the image');
-    const refs = [{ what: 'ipmi password', ref: bmcPasswordRef(spec) }];
-    const rootRef = rootPasswordHashRef(spec);
-    if (rootRef) refs.push({ what: 'kickstart root password hash', ref: rootRef });
-    await act.checkSecrets(refs);
-    const image = await imageAct.prepareImage({ version: spec.iso.version, library: spec.iso.library });
-    nodes = spec.nodes ? spec.nodes.map(toNodeRef) : await discovered(spec);
-    if (spec.power.order === 'bmc-address') nodes.sort((a, b) => ipKey(a.bmc) - ipKey(b.bmc));
-    await act.configureNetboot({ clusterId, spec, image });
-    queue.push(...nodes);
-
-    state = 'waiting-turn';
-    details('waiting for the power-on turn (installs go in submission order)');
-    upsertSearchAttributes([{ key: SA.phase, value: 'waiting-turn' }]);
-    await condition(() => turnGranted);
-
-    state = 'powering-on';
-    upsertSearchAttributes([{ key: SA.phase, value: 'powering-on' }]);
-    const children: Array<Promise<void>> = [];
-    let firstRound = nodes.length;
-    for (;;) {
-      await condition(
-        () =>
-          (queue.length > 0 && !paused && running.size < maxBooting) ||
-          (queue.length === 0 && running.size === 0),
-      );
-      if (queue.length === 0) break;
-      const node = queue.shift()!;
-      const lastOfRequest = firstRound > 0 && --firstRound === 0;
-      if (skipped.has(node.name)) {
-        results.set(node.name, {
-          node: node.name,
-          bmcIp: node.bmc,
-          outcome: 'skipped',
-          attempts: 0,
-          phases: {},
-        });
-        if (lastOfRequest) await endOfRequest();
-        continue;
-      }
-      details(`powering on ${node.name} (${started + 1}/${nodes.length})${paused ? ' · paused' : ''}`);
-      const child = await startChild(NodeInstall, {
-        workflowId: `${clusterId}/${node.name}`,
-        args: [childInput(spec, clusterId, node)],
-        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-        staticSummary: `install ${node.name} · BMC ${node.bmc} · ${spec.iso.version}`,
-      });
-      started += 1;
-      running.add(node.name);
-      children.push(
-        child
-          .result()
-          .then(
-            (r) => void results.set(node.name, r),
-            (err) => void results.set(node.name, failedResult(node, err)),
-          )
-          .finally(() => running.delete(node.name)),
-      );
-      // Unknown MAC: the next power-on waits until this node's first DHCP request tied its MAC to its BMC.
-      if (!node.mac) await condition(() => seenOnDhcp.has(node.name) || !running.has(node.name));
-      if (lastOfRequest) await endOfRequest();
-      else if (intervalMs > 0 && queue.length > 0) await sleep(intervalMs);
+    if (stage === 'preparing') {
+      // Ask for the power-on turn first, so installs are served in submission order whatever their image prep takes.
+      await act.requestPowerTurn({ requester: clusterId });
+      turnHeld = true;
+      details('preparing the image');
+      const refs = [{ what: 'ipmi password', ref: bmcPasswordRef(spec) }];
+      const rootRef = rootPasswordHashRef(spec);
+      if (rootRef) refs.push({ what: 'kickstart root password hash', ref: rootRef });
+      await act.checkSecrets(refs);
+      const image = await imageAct.prepareImage({ version: spec.iso.version, library: spec.iso.library });
+      nodes = spec.nodes ? spec.nodes.map(toNodeRef) : await discovered(spec);
+      if (spec.power.order === 'bmc-address') nodes.sort((a, b) => ipKey(a.bmc) - ipKey(b.bmc));
+      await act.configureNetboot({ clusterId, spec, image });
+      queue.push(...nodes.map((n) => n.name));
+      firstRound = nodes.length;
+      setStage('waiting-turn');
     }
-    await Promise.all(children);
+    if (stage === 'waiting-turn') {
+      details('waiting for the power-on turn (installs go in submission order)');
+      await condition(() => turnGranted);
+      setStage('powering-on');
+    }
+
+    const byName = new Map(nodes.map((n) => [n.name, n]));
+    const endOfRequest = async () => {
+      // every node of this request has had its power-on: the next request may start powering on
+      await releaseTurn();
+      setStage('installing');
+      details(`all ${nodes.length} nodes powered on; waiting for their status`);
+    };
+    const powerOnNext = async () => {
+      const name = queue.shift()!;
+      const node = byName.get(name)!;
+      const lastOfRequest = firstRound > 0 && --firstRound === 0;
+      if (skipped.has(name)) {
+        results.set(name, { node: name, bmcIp: node.bmc, outcome: 'skipped', attempts: 0, phases: {} });
+      } else {
+        details(`powering on ${name} (${started + 1}/${nodes.length})`);
+        const child = await startChild(NodeInstall, {
+          workflowId: `${clusterId}/${name}`,
+          args: [childInput(spec, clusterId, node)],
+          // abandoned, not killed, when this run continues as new; cancelled explicitly on cancel
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          staticSummary: `install ${name} · BMC ${node.bmc} · ${spec.iso.version}`,
+        });
+        started += 1;
+        running.add(name);
+        ownChildren.add(name);
+        child.result().then(
+          (r) => finish(r),
+          (err) => {
+            if (running.has(name)) finish(failedResult(node, err));
+          },
+        );
+        // Unknown MAC: the next power-on waits until this node's first DHCP request tied its MAC to its BMC.
+        if (!node.mac) await condition(() => seenOnDhcp.has(name) || !running.has(name));
+      }
+      if (lastOfRequest) await endOfRequest();
+      else if (intervalMs > 0 && queue.length > 0) await sleep(intervalMs, { summary: 'power-on interval' });
+    };
+
+    for (;;) {
+      const canStart = () => queue.length > 0 && !paused && running.size < maxBooting;
+      const allDone = () => queue.length === 0 && running.size === 0;
+      const woke = await condition(() => canStart() || allDone() || historyFull(), RECONCILE_MS);
+      if (allDone()) break;
+      if (historyFull()) {
+        await condition(allHandlersFinished);
+        return await continueAsNew<typeof ClusterInstall>(input, {
+          historyLimit: options.historyLimit,
+          carried: snapshot(),
+        });
+      }
+      if (!woke) await reconcile([...running].filter((n) => !ownChildren.has(n)));
+      else if (canStart()) await powerOnNext();
+    }
+  } catch (err) {
+    if (isCancellation(err)) {
+      // nodes not yet powered on never will be; running node workflows are cancelled (they stop waiting; a node
+      // already installing is left as it is — see docs/operating.md)
+      await CancellationScope.nonCancellable(async () => {
+        for (const name of running)
+          await getExternalWorkflowHandle(`${clusterId}/${name}`)
+            .cancel()
+            .catch(() => {});
+        await releaseTurn();
+      });
+    }
+    throw err;
   } finally {
-    await releaseTurn();
+    if (stage !== 'installing' && stage !== 'done') await releaseTurn();
   }
 
-  state = 'done';
+  /** children of earlier runs that ended without their 'done' signal (terminated, failed): ask the server */
+  async function reconcile(names: string[]): Promise<void> {
+    if (names.length === 0) return;
+    for (const s of await act.nodeResults({ workflowIds: names.map((n) => `${clusterId}/${n}`) })) {
+      const name = s.workflowId.slice(clusterId.length + 1);
+      if (s.running || !running.has(name)) continue;
+      finish(
+        s.result ??
+          failedResult(byNameOf(name), new Error(s.error ?? 'the node workflow ended without a result')),
+      );
+    }
+  }
+  function byNameOf(name: string): NodeRef {
+    return nodes.find((n) => n.name === name)!;
+  }
+
+  stage = 'done';
   const counts = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<NodeOutcome, number>;
   for (const r of results.values()) counts[r.outcome] += 1;
   report = {

@@ -47,7 +47,9 @@ export type NodeReport =
       detail?: string;
       at: number;
     }
-  | { kind: 'timeout'; node: string; attempt: number; waited: 'dhcp' | 'status'; at: number };
+  | { kind: 'timeout'; node: string; attempt: number; waited: 'dhcp' | 'status'; at: number }
+  /** the node workflow's end, by signal: the parent may have continued-as-new since it started the child */
+  | { kind: 'done'; result: NodeResult };
 
 export interface NodeResult {
   node: string;

@@ -2,9 +2,12 @@
 // boot phases as signals, the final status under a durable install timer (default 20 min), then local boot on
 // success or the retry ladder on failure/timeout. Deterministic: no Node APIs; time is the SDK's.
 import {
+  type ActivityOptions,
   ApplicationFailure,
   ActivityFailure,
+  CancellationScope,
   condition,
+  isCancellation,
   getExternalWorkflowHandle,
   proxyActivities,
   setHandler,
@@ -39,7 +42,7 @@ export interface NodeInstallInput {
 }
 
 const controller = proxyActivities<ControllerActivities>({
-  startToCloseTimeout: '1 minute',
+  startToCloseTimeout: '30s',
   retry: {
     initialInterval: '1s',
     maximumInterval: '30s',
@@ -47,17 +50,18 @@ const controller = proxyActivities<ControllerActivities>({
     nonRetryableErrorTypes: ['BmcAuthError'],
   },
 });
-const power = proxyActivities<ControllerActivities>({
+const POWER_OPTIONS: ActivityOptions = {
   // ipmitool calls are bounded by -N/-R; the limit protects against a hung process
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '45s',
   retry: {
     initialInterval: '2s',
     backoffCoefficient: 2,
     maximumInterval: '1 minute',
     maximumAttempts: 4,
-    nonRetryableErrorTypes: ['BmcAuthError', 'BmcCommandError'],
+    nonRetryableErrorTypes: ['BmcAuthError', 'BmcCommandError', 'BmcConfigError'],
   },
-});
+};
+const power = proxyActivities<ControllerActivities>(POWER_OPTIONS);
 
 function errorType(err: unknown): string | undefined {
   const cause = err instanceof ActivityFailure ? err.cause : err;
@@ -121,62 +125,81 @@ export async function NodeInstall(input: NodeInstallInput): Promise<NodeResult> 
   ]);
 
   const uefi = node.bootMode === 'uefi';
-  while (attempt < input.attempts && !outcome) {
-    attempt += 1;
-    seenDhcp = false;
-    status = undefined;
-    enter('power-on', Date.now());
-    await controller.registerNodeBoot({ clusterId: input.clusterId, node: { ...node, mac }, attempt });
-    try {
-      await power.powerOnForPxe({ ...input.power, uefi });
-    } catch (err) {
-      // wrong password or a BMC that rejects the command: retrying the install cannot help
-      outcome = 'power-error';
-      detail = `${errorType(err) ?? 'power'}: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`;
-      break;
-    }
+  try {
+    while (attempt < input.attempts && !outcome) {
+      attempt += 1;
+      seenDhcp = false;
+      status = undefined;
+      enter('power-on', Date.now());
+      await controller.registerNodeBoot({ clusterId: input.clusterId, node: { ...node, mac }, attempt });
+      try {
+        await power.powerOnForPxe.executeWithOptions(
+          { ...POWER_OPTIONS, summary: `PXE next boot + power on ${node.name} via BMC ${node.bmc}` },
+          [{ ...input.power, uefi }],
+        );
+      } catch (err) {
+        // wrong password or a BMC that rejects the command: retrying the install cannot help
+        outcome = 'power-error';
+        detail = `${errorType(err) ?? 'power'}: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`;
+        break;
+      }
 
-    if (!(await condition(() => seenDhcp, input.dhcpSeenMs))) {
-      await report({ kind: 'timeout', node: node.name, attempt, waited: 'dhcp', at: Date.now() });
-      detail = `no DHCP request within ${input.dhcpSeenMs} ms of power-on`;
-      if (attempt >= input.attempts) outcome = 'timeout';
-      continue;
-    }
-    if (mac) upsertSearchAttributes([{ key: SA.mac, value: mac }]);
-    await report({
-      kind: 'table',
-      entry: {
+      if (
+        !(await condition(() => seenDhcp, input.dhcpSeenMs, {
+          summary: `DHCP-seen deadline, attempt ${attempt}`,
+        }))
+      ) {
+        await report({ kind: 'timeout', node: node.name, attempt, waited: 'dhcp', at: Date.now() });
+        detail = `no DHCP request within ${input.dhcpSeenMs} ms of power-on`;
+        if (attempt >= input.attempts) outcome = 'timeout';
+        continue;
+      }
+      if (mac) upsertSearchAttributes([{ key: SA.mac, value: mac }]);
+      await report({
+        kind: 'table',
+        entry: {
+          node: node.name,
+          bmcIp: node.bmc,
+          mac: mac!,
+          dhcpIp: dhcpIp!,
+          attempt,
+          since: Date.now(),
+          phase,
+        },
+      });
+
+      // the monitor: the final status, or an explicit timeout message after the install timer
+      const installTimer = {
+        summary: `install timer (${Math.round(input.installTimeoutMs / 60_000)} min), attempt ${attempt}`,
+      };
+      if (!(await condition(() => status !== undefined, input.installTimeoutMs, installTimer))) {
+        await report({ kind: 'timeout', node: node.name, attempt, waited: 'status', at: Date.now() });
+        detail = `no install status within ${input.installTimeoutMs} ms`;
+        if (attempt >= input.attempts) outcome = 'timeout';
+        continue;
+      }
+      const s = status!;
+      await report({
+        kind: 'feedback',
         node: node.name,
-        bmcIp: node.bmc,
-        mac: mac!,
-        dhcpIp: dhcpIp!,
         attempt,
-        since: Date.now(),
-        phase,
-      },
-    });
-
-    // the monitor: the final status, or an explicit timeout message after the install timer
-    if (!(await condition(() => status !== undefined, input.installTimeoutMs))) {
-      await report({ kind: 'timeout', node: node.name, attempt, waited: 'status', at: Date.now() });
-      detail = `no install status within ${input.installTimeoutMs} ms`;
-      if (attempt >= input.attempts) outcome = 'timeout';
-      continue;
+        outcome: s.outcome,
+        detail: s.detail,
+        at: s.at,
+      });
+      detail = s.detail;
+      if (s.outcome === 'success') outcome = 'success';
+      else if (attempt >= input.attempts) outcome = 'failure';
     }
-    const s = status!;
-    await report({
-      kind: 'feedback',
-      node: node.name,
-      attempt,
-      outcome: s.outcome,
-      detail: s.detail,
-      at: s.at,
-    });
-    detail = s.detail;
-    if (s.outcome === 'success') outcome = 'success';
-    else if (attempt >= input.attempts) outcome = 'failure';
+    outcome ??= 'failure';
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    // cancelled with the install: stop waiting, tell the parent; a node already installing is left as it is
+    outcome = 'cancelled';
+    detail = 'install cancelled';
+    await CancellationScope.nonCancellable(() => report({ kind: 'done', result: result() }));
+    throw err;
   }
-  outcome ??= 'failure';
 
   if (outcome === 'success') {
     await controller.finishNode({
@@ -188,14 +211,19 @@ export async function NodeInstall(input: NodeInstallInput): Promise<NodeResult> 
   }
   upsertSearchAttributes([{ key: SA.outcome, value: outcome }]);
   enter(outcome, Date.now());
-  return {
-    node: node.name,
-    bmcIp: node.bmc,
-    mac,
-    dhcpIp,
-    outcome,
-    detail,
-    attempts: attempt,
-    phases: firstSeen,
-  };
+  await report({ kind: 'done', result: result() });
+  return result();
+
+  function result(): NodeResult {
+    return {
+      node: node.name,
+      bmcIp: node.bmc,
+      mac,
+      dhcpIp,
+      outcome: outcome ?? 'failure',
+      detail,
+      attempts: attempt,
+      phases: firstSeen,
+    };
+  }
 }

@@ -213,6 +213,13 @@ export function renderDnsmasqConfig(input: DhcpConfigInput): string {
       `dhcp-boot=tag:!ipxe,tag:efi64,${o.uefiBootFile},,${o.controllerAddress}`,
       `dhcp-boot=tag:!ipxe,tag:!efi,${o.biosBootFile},,${o.controllerAddress}`,
     );
+    if (o.biosBootFile === 'pxelinux.0') {
+      lines.push(
+        '# legacy path: BIOS firmware that already is iPXE (a NIC ROM built from iPXE, as in qemu) gets',
+        '# pxelinux.0 too, which it runs through its PXE API; otherwise it would have no boot file at all',
+        `dhcp-boot=tag:ipxe,tag:!efi,pxelinux.0,,${o.controllerAddress}`,
+      );
+    }
   } else {
     lines.push(
       '# proxyDHCP: another server assigns addresses; dnsmasq adds only the PXE boot information',

@@ -31,7 +31,8 @@ export function describeFailure(failure: DhcpStartFailure, iface: string, messag
  * DHCP server on the same port (even another dnsmasq) would start silently next to it.
  */
 export async function preflight(iface: string, controllerAddress: string): Promise<void> {
-  const listeners = await findUdpListeners(67);
+  // a socket bound to another interface (another pxeflow controller on another provisioning bridge) is no conflict
+  const listeners = (await findUdpListeners(67)).filter((l) => l.device === undefined || l.device === iface);
   if (listeners.length) {
     const who = listeners.map((l) => `${l.local}${l.process ? ` (${l.process})` : ''}`).join(', ');
     throw new DhcpStartError(

@@ -8,6 +8,8 @@ export interface UdpListener {
   inode: string;
   /** "dnsmasq (pid 1234)" when the owning process could be found */
   process?: string;
+  /** the interface the socket is bound to (SO_BINDTODEVICE); undefined: all interfaces */
+  device?: string;
 }
 
 function decodeAddress(hex: string): string {
@@ -33,8 +35,27 @@ export async function findUdpListeners(port: number): Promise<UdpListener[]> {
       out.push({ local: addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`, inode: f[9] });
     }
   }
-  if (out.length) await findOwners(out);
+  if (out.length) {
+    await findOwners(out);
+    await findDevices(out, port);
+  }
   return out;
+}
+
+/**
+ * The interface a socket is bound to (SO_BINDTODEVICE), which /proc/net/udp does not show: `ss` prints it as
+ * "0.0.0.0%br0:67". dnsmasq binds its DHCP socket to its one interface, so two of them on two provisioning
+ * bridges do not conflict.
+ */
+async function findDevices(listeners: UdpListener[], port: number): Promise<void> {
+  const { execa } = await import('execa');
+  const r = await execa('ss', ['-H', '-u', '-a', '-n', '-e', `sport = :${port}`], { reject: false, stdin: 'ignore' });
+  for (const line of String(r.stdout ?? '').split('\n')) {
+    const dev = line.match(/%([^\s:\]]+)[\]]?:\d+\s/)?.[1];
+    const inode = line.match(/\bino:(\d+)/)?.[1];
+    const l = inode ? listeners.find((x) => x.inode === inode) : undefined;
+    if (l && dev) l.device = dev;
+  }
 }
 
 async function findOwners(listeners: UdpListener[]): Promise<void> {

@@ -158,3 +158,21 @@ test('two installs submitted back to back power on in submission order', async (
     assert.ok(lastOfA <= firstOfB, `install B powered on a node (${firstOfB}) before A finished (${lastOfA})`);
   });
 });
+
+test('continue-as-new mid-install carries the cursor, the table and the results (children are abandoned, not killed)', async () => {
+  await withLab('can', { nodes: 6, power: { interval: '0s', maxBooting: 2 }, installSeconds: 2 }, async (lab) => {
+    const handle = await t.client.workflow.start('ClusterInstall', {
+      taskQueue: 'e2e-can',
+      workflowId: 'pxeflow/can',
+      args: [lab.spec, { historyLimit: 60 }],
+    });
+    const report = (await handle.result()) as ClusterReport;
+    assert.equal(report.counts.success, 6, JSON.stringify(report.nodes));
+    assert.equal(report.table.length, 6, 'every table entry made it across the runs');
+    // the install really continued as new: the first run ended with ContinueAsNew
+    const runs = [];
+    for await (const w of t.client.workflow.list({ query: 'WorkflowId="pxeflow/can"' })) runs.push(w.status.name);
+    assert.ok(runs.includes('CONTINUED_AS_NEW'), `runs: ${runs.join(',')}`);
+    for (let i = 0; i < 6; i++) assert.equal((await powerOns(lab, i)).length, 1, `node ${i + 1} powered on once`);
+  });
+});
