@@ -36,7 +36,7 @@ describe('tftp under 1% packet loss (atftp in a namespace)', () => {
     test(`3 of 3 transfers complete byte-identical at windowsize ${windowsize}`, async () => {
       const runs = [1, 2, 3].map(async (i) => {
         const out = join(files.dir, `out-${windowsize}-${i}`);
-        const r = await execa(
+        const fetch = () => execa(
           'ip',
           [
             'netns',
@@ -59,6 +59,10 @@ describe('tftp under 1% packet loss (atftp in a namespace)', () => {
           ],
           { reject: false, timeout: 180_000 },
         );
+        let r = await fetch();
+        // atftp aborts when its ACK 0 was lost and the server (correctly, RFC 2347) sends the OACK again: a client
+        // defect, not a lost transfer — that one handshake is retried, the data transfer itself never is
+        if (r.exitCode !== 0 && /unexpected OACK/.test(String(r.stderr))) r = await fetch();
         assert.equal(r.exitCode, 0, `run ${i}: ${r.stderr.split('\n').slice(-3).join(' | ')}`);
         assert.ok((await readFile(out)).equals(files.files['big.bin']), `run ${i}: content differs`);
       });
