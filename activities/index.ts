@@ -100,7 +100,13 @@ export function createActivities(deps: ControllerDeps): ControllerActivities {
 
     async configureNetboot({ clusterId, spec, image }) {
       const description = await library(spec.iso.library).prepareImage(image.version);
-      await needNetboot().configureCluster({ clusterId, spec, image: description });
+      try {
+        await needNetboot().configureCluster({ clusterId, spec, image: description });
+      } catch (err) {
+        if (err instanceof Error && err.name === 'NetbootConfigError')
+          throw ApplicationFailure.nonRetryable(err.message, 'NetbootNotConfigured');
+        throw err;
+      }
       logger.info({ clusterId, image: image.version }, 'netboot configured');
     },
 

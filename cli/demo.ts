@@ -1,7 +1,8 @@
 // The main job on the embedded default: the Temporal dev server (SQLite, web UI), the controller and a virtual
 // lab of simulated nodes, one cluster install followed live, then the table and the report.
-//   npm run demo [-- --nodes 8] [--mode ipxe|pxelinux] [--keep] [--stop]
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+//   npm run demo [-- --nodes 8] [--qemu N] [--mode ipxe|pxelinux] [--keep] [--stop]
+// --qemu N: the first N nodes are qemu VMs (iPXE firmware, the real installer) instead of simulated nodes.
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
@@ -9,7 +10,9 @@ import { pino } from 'pino';
 import { clusterWorkflowId } from '../config/schema.ts';
 import { type Behaviour, startLab } from '../lab/lab.ts';
 import { startDevServer, stopPid, type TemporalEndpoint, waitForFrontend } from '../temporal/devserver.ts';
-import type { ClusterReport, Progress, TableView } from '../workflows/messages.ts';
+import type { ClusterReport, TableView } from '../workflows/messages.ts';
+import { follow } from './live.ts';
+import { stdoutOut } from './output.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const STATE = join(ROOT, '.state');
@@ -61,27 +64,6 @@ async function demoServer(): Promise<TemporalEndpoint> {
   return s;
 }
 
-function progressLine(p: Progress): string {
-  const outcomes = Object.entries(p.outcomes)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ');
-  const phases = Object.entries(p.phases)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ');
-  return `[${new Date().toISOString().slice(11, 19)}] ${p.state}: ${p.started}/${p.total} powered on · installing ${p.running}${phases ? ` (${phases})` : ''}${outcomes ? ` · done: ${outcomes}` : ''}`;
-}
-
-export function formatReport(r: ClusterReport): string {
-  const rows = r.nodes.map((n) =>
-    [n.node, n.bmcIp, n.mac ?? '-', n.dhcpIp ?? '-', n.outcome, String(n.attempts), n.detail ?? ''].join(
-      '\t',
-    ),
-  );
-  return [['NODE', 'BMC IP', 'MAC', 'DHCP IP', 'OUTCOME', 'ATTEMPTS', 'DETAIL'].join('\t'), ...rows].join(
-    '\n',
-  );
-}
-
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -89,7 +71,9 @@ async function main(): Promise<number> {
       mode: { type: 'string', default: 'ipxe' },
       keep: { type: 'boolean', default: false },
       stop: { type: 'boolean', default: false },
-      'install-timeout': { type: 'string', default: '25s' },
+      qemu: { type: 'string', default: '0' },
+      // default 25s, 90s with qemu nodes (a VM under TCG takes ~10 s alone, longer while others boot)
+      'install-timeout': { type: 'string' },
     },
   });
   if (values.stop) {
@@ -107,6 +91,11 @@ async function main(): Promise<number> {
     console.error('--nodes must be a whole number between 1 and 200');
     return 2;
   }
+  const vms = Number(values.qemu);
+  if (!Number.isInteger(vms) || vms < 0 || vms > count) {
+    console.error(`--qemu must be a whole number between 0 and --nodes (${count})`);
+    return 2;
+  }
   const logger = pino({ level: process.env.PXEFLOW_LOG_LEVEL ?? 'warn' });
   console.log('starting the Temporal dev server…');
   const server = await demoServer();
@@ -116,17 +105,25 @@ async function main(): Promise<number> {
 
   // one node fails once (retry visible), one never reports (timeout visible)
   const behaviours: Record<string, Behaviour> = {};
-  if (count >= 3) behaviours['3'] = 'fail-once:disk /dev/sda not found';
-  if (count >= 5) behaviours[String(count - 1)] = 'hang';
-  console.log(`building the lab: ${count} simulated nodes, ipmi_sim BMCs, provisioning bridge…`);
+  // (on simulated nodes: a VM runs the real installer, which succeeds)
+  const failOnce = Math.max(3, vms + 1);
+  if (count >= failOnce) behaviours[String(failOnce)] = 'fail-once:disk /dev/sda not found';
+  if (count >= 5 && count - 1 > failOnce) behaviours[String(count - 1)] = 'hang';
+  // each demo builds its lab from scratch (the Temporal server and its history are what persist)
+  const labDir = join(STATE, 'lab');
+  await rm(labDir, { recursive: true, force: true });
+  console.log(
+    `building the lab: ${count - vms} simulated nodes${vms ? `, ${vms} qemu VMs` : ''}, ipmi_sim BMCs, provisioning bridge…`,
+  );
   const lab = await startLab({
     nodes: count,
+    qemu: Array.from({ length: vms }, (_, i) => i + 1),
     behaviours,
     mode: values.mode === 'pxelinux' ? 'pxelinux' : 'ipxe',
-    stateDir: join(STATE, 'lab'),
+    stateDir: labDir,
     temporal: { address: server.address, namespace: server.namespace, client },
     logger,
-    timeouts: { install: values['install-timeout'], dhcpSeen: '60s' },
+    timeouts: { install: values['install-timeout'] ?? (vms ? '90s' : '25s'), dhcpSeen: '60s' },
     power: { interval: '1s', maxBooting: 20 },
     attempts: 2,
     clusterName: 'demo',
@@ -144,29 +141,18 @@ async function main(): Promise<number> {
     console.log(
       `  ${server.uiUrl ?? ''}/namespaces/${server.namespace}/workflows/${encodeURIComponent(workflowId)}`,
     );
-    const result = handle.result() as Promise<ClusterReport>;
-    let done = false;
-    void result.finally(() => {
-      done = true;
+    // the same live view as `pxeflow install` / `pxeflow watch` (bars on a terminal, lines otherwise)
+    await follow(client, workflowId, {
+      out: stdoutOut(),
+      json: false,
+      reattach: `pxeflow watch ${workflowId}`,
     });
-    let last = '';
-    while (!done) {
-      await new Promise((r) => setTimeout(r, 1000));
-      try {
-        const line = progressLine(await handle.query<Progress>('progress'));
-        if (line.slice(11) !== last.slice(11)) console.log(line);
-        last = line;
-      } catch {
-        // not queryable for a moment (workflow task in flight)
-      }
-    }
-    const report = await result;
+    const report = (await handle.result()) as ClusterReport;
     const table = await handle.query<TableView>('table');
-    console.log('\nIPMI-IP ↔ DHCP-IP table (as recorded before entries were dropped):');
+    console.log('\nIPMI-IP ↔ DHCP-IP correspondence table (every entry, kept after the monitor dropped it):');
     for (const e of report.table)
       console.log(`  ${e.node}\t${e.bmcIp}\t${e.mac}\t${e.dhcpIp}\tattempt ${e.attempt}`);
     console.log(`  still open: controller ${table.controller.length}, monitor ${table.monitor.length}`);
-    console.log(`\nreport:\n${formatReport(report)}`);
     console.log(`\noutcomes: ${JSON.stringify(report.counts)}`);
     console.log(`web UI: ${server.uiUrl ?? '(external)'} — search: PxeflowCluster="${lab.spec.name}"`);
     code = 0;

@@ -59,6 +59,11 @@ interface Persisted {
   machines: Array<NetbootMachine & { clusterId: string; node: string; attempt: number }>;
 }
 
+/** A cluster the controller cannot serve; not retryable (the activity maps it to NetbootNotConfigured). */
+export class NetbootConfigError extends Error {
+  override name = 'NetbootConfigError';
+}
+
 /** Registry names are `<cluster>.<node>`: node names are unique per cluster, not per controller. */
 const machineName = (spec: ClusterSpec, node: string) => `${spec.name}.${node}`;
 
@@ -105,6 +110,8 @@ export class NetbootServices implements NetbootControl {
     spec: ClusterSpec;
     image: ImageDescription;
   }) {
+    const mismatch = this.networkMismatch(spec);
+    if (mismatch) throw new NetbootConfigError(`${clusterId}: ${mismatch}`);
     this.clusters.set(clusterId, { clusterId, spec, image });
     await this.ensureServices(image);
     await this.persist();
@@ -154,6 +161,16 @@ export class NetbootServices implements NetbootControl {
     if (!this.registry.get(name)) return;
     this.registry.setTarget(name, 'localboot');
     await this.persist();
+  }
+
+  /** A spec meant for another provisioning network than the one this controller serves. */
+  private networkMismatch(spec: ClusterSpec): string | undefined {
+    const n = spec.network;
+    if (n.interface !== this.opts.interface)
+      return `network.interface is ${n.interface}, but this controller serves ${this.opts.interface}`;
+    if (n.controller !== this.opts.address)
+      return `network.controller is ${n.controller}, but this controller's address is ${this.opts.address}`;
+    return undefined;
   }
 
   // --- services ------------------------------------------------------------------------------------------
@@ -240,7 +257,10 @@ export class NetbootServices implements NetbootControl {
       mac: m.mac!,
       ip: m.ip,
       hostname: m.hostname,
-      ipxeScriptUrl: this.http ? nodeUrls(this.http.url, m).ipxeScript : undefined,
+      // legacy pxelinux path: no per-host iPXE script URL, so iPXE firmware (a NIC ROM that is iPXE) takes the
+      // pxelinux.0 boot file dnsmasq gives it in that mode instead of the HTTP script
+      ipxeScriptUrl:
+        this.http && !this.opts.legacyPxelinux ? nodeUrls(this.http.url, m).ipxeScript : undefined,
     };
   }
 
@@ -359,9 +379,14 @@ export class NetbootServices implements NetbootControl {
     } catch {
       return; // first start
     }
-    for (const [clusterId, c] of Object.entries(saved.clusters))
-      this.clusters.set(clusterId, { clusterId, ...c });
+    for (const [clusterId, c] of Object.entries(saved.clusters)) {
+      const mismatch = this.networkMismatch(c.spec);
+      if (mismatch)
+        this.opts.logger.warn({ clusterId, reason: mismatch }, 'not restoring a cluster of another network');
+      else this.clusters.set(clusterId, { clusterId, ...c });
+    }
     for (const { clusterId, node, attempt, token, ...m } of saved.machines) {
+      if (!this.clusters.has(clusterId)) continue;
       this.registry.upsert(m.target === 'localboot' || token === '' ? m : { ...m, token });
       this.owners.set(m.name, { clusterId, node, attempt });
     }
