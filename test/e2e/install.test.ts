@@ -1,7 +1,8 @@
 // The install pipeline end to end: real Temporal dev server, real controller (dnsmasq DHCP, TFTP, HTTP), real
 // ipmi_sim BMCs driven by ipmitool, simulated nodes speaking DHCP/TFTP/HTTP from their own namespaces.
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -114,6 +115,17 @@ test('five nodes: success, failure then success on retry, and a node that never 
       await Worker.runReplayHistory({ workflowBundle: bundle }, history, workflowId);
       const child = await t.client.workflow.getHandle(`${workflowId}/${name(2)}`).fetchHistory();
       await Worker.runReplayHistory({ workflowBundle: bundle }, child, `${workflowId}/${name(2)}`);
+      if (process.env.PXEFLOW_RECORD_HISTORIES) {
+        // refresh the committed fixtures that test/workflows/replay.test.ts replays against future code
+        const dirOut = new URL('../fixtures/histories/', import.meta.url).pathname;
+        await mkdir(dirOut, { recursive: true });
+        await writeFile(`${dirOut}cluster-install.json`, historyToJSON(history));
+        await writeFile(`${dirOut}node-install-retry.json`, historyToJSON(child));
+        await writeFile(
+          `${dirOut}index.json`,
+          JSON.stringify({ 'cluster-install.json': workflowId, 'node-install-retry.json': `${workflowId}/${name(2)}` }),
+        );
+      }
     },
   );
 });
