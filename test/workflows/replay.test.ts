@@ -3,7 +3,7 @@
 // workflow code. A change that breaks them needs `patched()` — running installs would otherwise fail on replay.
 import { readdir, readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../../workers/bundle.ts';
 
