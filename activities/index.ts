@@ -190,6 +190,10 @@ export function createActivities(deps: ControllerDeps): ControllerActivities {
       }
     },
 
+    async releaseNode({ clusterId, node }) {
+      await deps.netboot?.releaseNode({ clusterId, node });
+    },
+
     async finishNode({ clusterId, node, outcome, power }) {
       if (outcome !== 'success') return;
       await needNetboot().setLocalBoot({ clusterId, node });

@@ -8,6 +8,8 @@ export interface NetbootControl {
   configureCluster(input: { clusterId: string; spec: ClusterSpec; image: ImageDescription }): Promise<void>;
   /** A new attempt: fresh token, target install, DHCP reservation (or a discovery window when the MAC is unknown). */
   registerNodeBoot(input: { clusterId: string; node: NodeRef; attempt: number }): Promise<void>;
+  /** Cancelled: the node's token is revoked (its callbacks get a final answer), its reservation stays. */
+  releaseNode(input: { clusterId: string; node: NodeRef }): Promise<void>;
   /** Installed: the node's PXE answer becomes "boot from local disk". */
   setLocalBoot(input: { clusterId: string; node: NodeRef }): Promise<void>;
 }

@@ -67,6 +67,8 @@ export interface ControllerActivities {
   registerNodeBoot(input: { clusterId: string; node: NodeRef; attempt: number }): Promise<void>;
   /** Boot device PXE for the next boot, then power on (or cycle when already on). */
   powerOnForPxe(target: PowerTarget & { uefi: boolean }): Promise<'powered-on' | 'power-cycled'>;
+  /** The node's install was cancelled: its callbacks are answered for good, nothing more is served to install it. */
+  releaseNode(input: { clusterId: string; node: NodeRef }): Promise<void>;
   /** After success: local boot from now on (netboot answer + persistent boot device disk). */
   finishNode(input: {
     clusterId: string;

@@ -6,7 +6,7 @@ import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common'
 import cliProgress from 'cli-progress';
 import { safeParseClusterSpec } from '../config/schema.ts';
 import { BOOT_PHASES } from '../netboot/types.ts';
-import { type ClusterReport, progressQuery, tableQuery } from '../workflows/messages.ts';
+import { type ClusterReport, progressQuery, tableQuery, timelineQuery } from '../workflows/messages.ts';
 import { reportExitCode, toTable } from './exports.ts';
 import {
   CliError,
@@ -82,6 +82,7 @@ export async function poll(client: Client, workflowId: string): Promise<Snapshot
     );
     snap.progress = progress;
     snap.table = table;
+    await currentPhases(client, workflowId, snap, deadline);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     snap.queryError = /deadline/i.test(msg)
@@ -89,6 +90,36 @@ export async function poll(client: Client, workflowId: string): Promise<Snapshot
       : msg;
   }
   return snap;
+}
+
+/**
+ * Where each node in the monitor's table is right now. The parent workflow keeps only the table (boot phases go
+ * to the node workflows, so its history stays small); the live view asks those nodes — at most `maxBooting`
+ * of them — for their timeline. A node that does not answer in time keeps the phase its table entry has.
+ */
+async function currentPhases(
+  client: Client,
+  workflowId: string,
+  snap: Snapshot,
+  deadline: number,
+): Promise<void> {
+  const entries = snap.table?.monitor ?? [];
+  if (!snap.progress || entries.length === 0 || entries.length > 200) return;
+  const phases: Record<string, number> = {};
+  await client.withDeadline(deadline, () =>
+    Promise.all(
+      entries.map(async (e) => {
+        const tl = await client.workflow
+          .getHandle(`${workflowId}/${e.node}`)
+          .query(timelineQuery)
+          .catch(() => undefined);
+        const phase = tl?.phase ?? e.phase;
+        e.phase = phase;
+        phases[phase] = (phases[phase] ?? 0) + 1;
+      }),
+    ),
+  );
+  snap.progress.phases = phases;
 }
 
 export interface Outcome {

@@ -13,7 +13,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # test namespaces: this kernel has no netem).
 # Bench peers (atftpd, nginx) are in scripts/setup-bench.sh, not here.
 debs=(ipmitool openipmi iproute2 dnsmasq-base busybox-static isc-dhcp-client atftp curl xorriso cpio
-  qemu-system-x86 ipxe-qemu ipxe pxelinux syslinux-common python3-venv iputils-ping procps nftables
+  qemu-system-x86 ipxe-qemu ipxe pxelinux syslinux-common python3-venv iputils-ping procps nftables chromium
   ${PXEFLOW_EXTRA_DEBS:-})
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

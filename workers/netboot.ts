@@ -155,6 +155,15 @@ export class NetbootServices implements NetbootControl {
     await this.persist();
   }
 
+  async releaseNode({ clusterId, node }: { clusterId: string; node: NodeRef }) {
+    const cluster = this.clusters.get(clusterId);
+    if (!cluster) return;
+    const name = machineName(cluster.spec, node.name);
+    if (this.registry.get(name)) this.registry.revokeToken(name);
+    this.owners.delete(name);
+    await this.persist();
+  }
+
   async setLocalBoot({ clusterId, node }: { clusterId: string; node: NodeRef }) {
     const cluster = this.requireCluster(clusterId);
     const name = machineName(cluster.spec, node.name);
@@ -343,9 +352,24 @@ export class NetbootServices implements NetbootControl {
     if (!owner) throw new Error(`no workflow for ${r.node}`);
     this.events.publish({ phase: 'status', node: r.node, at: Date.now(), detail: { outcome: r.outcome } });
     await this.pending.get(r.node); // phases first, then the status
-    await this.opts.client.workflow
-      .getHandle(`${owner.clusterId}/${owner.node}`)
-      .signal(statusSignal, { outcome: r.outcome, detail: r.detail, at: Date.now(), attempt: owner.attempt });
+    try {
+      await this.opts.client.workflow
+        .getHandle(`${owner.clusterId}/${owner.node}`)
+        .signal(statusSignal, {
+          outcome: r.outcome,
+          detail: r.detail,
+          at: Date.now(),
+          attempt: owner.attempt,
+        });
+    } catch (err) {
+      // the node workflow is gone (cancelled, terminated): nobody waits for this status any more; answering 503
+      // would only make the installer retry in vain, so the status is logged and the callback ends here
+      if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
+      this.opts.logger.warn(
+        { node: r.node, outcome: r.outcome },
+        'status for a node whose workflow has ended',
+      );
+    }
   }
 
   // --- persistence -----------------------------------------------------------------------------------------

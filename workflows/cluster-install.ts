@@ -137,6 +137,9 @@ export async function ClusterInstall(
   const running = new Set<string>(c?.running ?? []);
   /** children this run started: their result() is a backstop for a child that ends without its 'done' signal */
   const ownChildren = new Set<string>();
+  /** node → first run id of the child this install started for it (this run) */
+  const childRuns = new Map<string, string>();
+  const earlyDone = new Map<string, NodeResult>();
   const results = new Map<string, NodeResult>((c?.results ?? []).map((r) => [r.node, r]));
   const controllerTable = new Map<string, TableEntry>((c?.controllerTable ?? []).map((e) => [e.node, e]));
   const monitorTable = new Map<string, TableEntry>((c?.monitorTable ?? []).map((e) => [e.node, e]));
@@ -178,7 +181,15 @@ export async function ClusterInstall(
       }
       if (msg.kind === 'timeout' && msg.waited === 'dhcp') seenOnDhcp.add(msg.node);
     } else if (msg.kind === 'done') {
-      if (running.has(msg.result.node)) finish(msg.result);
+      const name = msg.result.node;
+      const runId = childRuns.get(name);
+      if (running.has(name) && (runId === undefined || msg.runId === undefined || msg.runId === runId)) {
+        finish(msg.result);
+      } else if (!running.has(name) && msg.runId !== undefined) {
+        // after a reset the re-applied 'done' can arrive in the same activation as the replayed child start,
+        // before the start is processed: keep it until the start tells which run is ours
+        earlyDone.set(`${name}/${msg.runId}`, msg.result);
+      }
     }
   });
   setHandler(powerTurnSignal, () => {
@@ -388,6 +399,9 @@ export async function ClusterInstall(
         started += 1;
         running.add(name);
         ownChildren.add(name);
+        childRuns.set(name, child.firstExecutionRunId);
+        const early = earlyDone.get(`${name}/${child.firstExecutionRunId}`);
+        if (early) finish(early);
         child.result().then(
           (r) => finish(r),
           (err) => {
@@ -413,7 +427,7 @@ export async function ClusterInstall(
           carried: snapshot(),
         });
       }
-      if (!woke) await reconcile([...running].filter((n) => !ownChildren.has(n)));
+      if (!woke) await reconcile([...running]);
       else if (canStart()) await powerOnNext();
     }
   } catch (err) {
@@ -433,7 +447,7 @@ export async function ClusterInstall(
     if (stage !== 'installing' && stage !== 'done') await releaseTurn();
   }
 
-  /** children of earlier runs that ended without their 'done' signal (terminated, failed): ask the server */
+  /** children that ended without their 'done' reaching this run (terminated; a reset): ask the server */
   async function reconcile(names: string[]): Promise<void> {
     if (names.length === 0) return;
     for (const s of await act.nodeResults({ workflowIds: names.map((n) => `${clusterId}/${n}`) })) {

@@ -49,7 +49,11 @@ export type NodeReport =
     }
   | { kind: 'timeout'; node: string; attempt: number; waited: 'dhcp' | 'status'; at: number }
   /** the node workflow's end, by signal: the parent may have continued-as-new since it started the child */
-  | { kind: 'done'; result: NodeResult };
+  | {
+      kind: 'done';
+      result: NodeResult /** the child's first run id: a 'done' from another run of it is stale */;
+      runId?: string;
+    };
 
 export interface NodeResult {
   node: string;

@@ -71,8 +71,15 @@ function errorType(err: unknown): string | undefined {
 export async function NodeInstall(input: NodeInstallInput): Promise<NodeResult> {
   const { node } = input;
   const parent = workflowInfo().parent;
+  // to the parent's workflow id, so the newest run gets it after a continue-as-new; a parent that has ended
+  // (cancelled, terminated) cannot be told and does not need to be: the node's own history keeps everything
   const report = async (msg: NodeReport) => {
-    if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(nodeReportSignal, msg);
+    if (!parent) return;
+    try {
+      await getExternalWorkflowHandle(parent.workflowId).signal(nodeReportSignal, msg);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+    }
   };
 
   let attempt = 0;
@@ -197,7 +204,11 @@ export async function NodeInstall(input: NodeInstallInput): Promise<NodeResult> 
     // cancelled with the install: stop waiting, tell the parent; a node already installing is left as it is
     outcome = 'cancelled';
     detail = 'install cancelled';
-    await CancellationScope.nonCancellable(() => report({ kind: 'done', result: result() }));
+    await CancellationScope.nonCancellable(async () => {
+      // its callbacks end here: the netboot side answers them for good instead of waiting for a workflow
+      await controller.releaseNode({ clusterId: input.clusterId, node: { ...node, mac } });
+      await report({ kind: 'done', result: result(), runId: workflowInfo().firstExecutionRunId });
+    });
     throw err;
   }
 
@@ -211,7 +222,7 @@ export async function NodeInstall(input: NodeInstallInput): Promise<NodeResult> 
   }
   upsertSearchAttributes([{ key: SA.outcome, value: outcome }]);
   enter(outcome, Date.now());
-  await report({ kind: 'done', result: result() });
+  await report({ kind: 'done', result: result(), runId: workflowInfo().firstExecutionRunId });
   return result();
 
   function result(): NodeResult {

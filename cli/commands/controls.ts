@@ -6,10 +6,11 @@ import {
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
-import type { UpdateDefinition } from '@temporalio/common';
+import { defaultPayloadConverter, type UpdateDefinition } from '@temporalio/common';
 import type { Command } from 'commander';
 import { parseDuration } from '../../config/duration.ts';
 import {
+  type ClusterReport,
   type Progress,
   pauseUpdate,
   resumeUpdate,
@@ -18,7 +19,7 @@ import {
   skipNodesUpdate,
 } from '../../workflows/messages.ts';
 import { CliError, EXIT, examples, formatDuration, line, stdoutOut } from '../output.ts';
-import { type GlobalOptions, withTemporal, workflowIdOf } from '../temporal.ts';
+import { type GlobalOptions, TASK_QUEUE, withTemporal, workflowIdOf } from '../temporal.ts';
 
 const UPDATE_DEADLINE_MS = 30_000;
 
@@ -171,6 +172,14 @@ export function registerControls(program: Command): void {
     async ({ client, workflowId, nodes, flags }) => {
       if (flags.all && nodes.length > 0) throw new CliError('give node names or --all, not both');
       if (!flags.all && nodes.length === 0) throw new CliError('name the nodes to retry, or pass --all');
+      const status = (
+        await client.workflow
+          .getHandle(workflowId)
+          .describe()
+          .catch(() => undefined)
+      )?.status.name;
+      if (status && status !== 'RUNNING')
+        return await retryFinished(client, workflowId, flags.all ? 'all-failed' : nodes);
       const retried = await sendUpdate(client, workflowId, retryNodesUpdate, [
         { nodes: flags.all ? 'all-failed' : nodes },
       ]);
@@ -210,4 +219,50 @@ export function registerControls(program: Command): void {
       return `cancellation of ${workflowId} requested; \`pxeflow watch ${workflowId}\` shows the final report`;
     },
   );
+}
+
+/**
+ * Retry after the fact: the install has ended, so a new run of it (same workflow id, same spec) installs only the
+ * nodes asked for. Nodes that succeeded are left alone — unlike `temporal workflow reset`, which re-runs every
+ * node started after the reset point.
+ */
+async function retryFinished(
+  client: Client,
+  workflowId: string,
+  which: string[] | 'all-failed',
+): Promise<string> {
+  const handle = client.workflow.getHandle(workflowId);
+  const report = (await handle.result().catch(() => undefined)) as ClusterReport | undefined;
+  const history = await handle.fetchHistory();
+  const startPayload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!startPayload) throw new CliError(`${workflowId}: cannot read the spec it was started with`);
+  const spec = defaultPayloadConverter.fromPayload(startPayload) as {
+    nodes?: Array<{ name: string }>;
+    [k: string]: unknown;
+  };
+  const failed = (report?.nodes ?? []).filter((n) => n.outcome !== 'success').map((n) => n.node);
+  const names = which === 'all-failed' ? failed : which;
+  if (names.length === 0) throw new CliError(`${workflowId}: no failed or timed-out node to retry`);
+  const known = new Set(
+    (spec.nodes ?? report?.nodes.map((n) => ({ name: n.node })) ?? []).map((n) => n.name),
+  );
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length) throw new CliError(`${workflowId}: unknown node(s): ${unknown.join(', ')}`);
+  const ok = names.filter((n) => report?.nodes.find((r) => r.node === n)?.outcome === 'success');
+  if (ok.length)
+    throw new CliError(`${workflowId}: ${ok.join(', ')} installed successfully: nothing to retry`);
+  // discovered clusters have no node list: the report's BMC and MAC stand in for it
+  const nodes = spec.nodes
+    ? spec.nodes.filter((n) => names.includes(n.name))
+    : (report?.nodes ?? [])
+        .filter((n) => names.includes(n.node))
+        .map((n) => ({ name: n.node, bmc: n.bmcIp, ...(n.mac ? { mac: n.mac } : {}) }));
+  await client.workflow.start('ClusterInstall', {
+    // the controller that ran it (its task queue), not necessarily the default one
+    taskQueue: (await handle.describe()).taskQueue ?? TASK_QUEUE,
+    workflowId,
+    args: [{ ...spec, nodes }],
+    staticSummary: `retry of ${names.length} node(s): ${names.join(', ')}`,
+  });
+  return `${workflowId} had ended: started a new run of it for ${names.join(', ')} (pxeflow watch ${workflowId})`;
 }

@@ -51,6 +51,7 @@ test('a node that never reports times out after the default 20 minutes of workfl
     configureCluster: async () => void calls.push('configureCluster'),
     registerNodeBoot: async ({ attempt }) => void calls.push(`registerNodeBoot#${attempt}`),
     setLocalBoot: async () => void calls.push('setLocalBoot'),
+    releaseNode: async () => void calls.push('releaseNode'),
   };
   process.env.PXEFLOW_TIMEOUT_TEST_BMC = 'lab-pass-1';
   const taskQueue = 'timeout-default';
