@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
 import { formatIPv4, parseIPv4 } from '../config/ipv4.ts';
 import type { ClusterSpecInput } from '../config/schema.ts';
 import { buildTestIso, INSTALLER_DIR, TEST_PACKAGES } from '../image/testiso/build.ts';
+import { dhcpPaths } from '../netboot/dhcp/config.ts';
+import { reapStaleDnsmasq } from '../netboot/dhcp/supervisor.ts';
 import { type ControllerConfig, READY_LINE, runController } from '../workers/run.ts';
 import { type BmcLab, randomLoopbackSubnet, startBmcs } from './bmc/index.ts';
 import { createProvisioningNetwork, type ProvisioningNetwork } from './network.ts';
@@ -126,6 +128,9 @@ async function controllerChild(config: ControllerConfig, logFile: string): Promi
     },
     start,
     async stop() {
+      // a controller that died (SIGKILL) and was not started again left its dnsmasq behind: stop that one too
+      const dhcpDir = dhcpPaths(join(config.stateDir, 'controller', 'dhcp'));
+      const quiet = { debug() {}, info() {}, warn() {}, error() {} };
       child?.kill('SIGTERM');
       const gone = await Promise.race([
         waitGone().then(() => true),
@@ -133,6 +138,7 @@ async function controllerChild(config: ControllerConfig, logFile: string): Promi
       ]);
       if (!gone) child?.kill('SIGKILL');
       await waitGone();
+      await reapStaleDnsmasq(`${dhcpDir.stateDir}/dnsmasq.pid`, dhcpDir.conf, quiet);
     },
   };
 }

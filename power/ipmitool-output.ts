@@ -36,6 +36,9 @@ const UNREACHABLE = [
   /Unable to establish IPMI v2 \/ RMCP\+ session/i,
   /Unable to establish LAN session/i,
   /Unable to get Chassis Power Status/i, // session ok but the status request got no answer
+  // a reply lost after the session was set up: ipmitool then also says "... failed" (Close Session), which must
+  // not read as the BMC rejecting the command — a lost reply is retried like any unreachable BMC
+  /No valid response received/i,
 ];
 
 /** Completion codes a BMC uses for "try again later". */

@@ -353,7 +353,7 @@ export async function startDhcp(opts: DhcpOptions): Promise<DhcpService> {
  * A controller killed with SIGKILL leaves its dnsmasq running (nothing reaps it). The next start stops that
  * one — by the PID it recorded, and only if that process is still a dnsmasq reading this very config file.
  */
-async function reapStaleDnsmasq(pidFile: string, conf: string, log: DhcpLogger): Promise<void> {
+export async function reapStaleDnsmasq(pidFile: string, conf: string, log: DhcpLogger): Promise<void> {
   const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
   if (!Number.isInteger(pid) || pid <= 1) return;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');

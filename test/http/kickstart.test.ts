@@ -75,11 +75,11 @@ describe('kickstart template', () => {
       text,
       /^%packages\n@\^minimal-environment\ncurl\nceph-osd\n@storage-server\n-firewalld\nkernel-tools\*\n%end$/m,
     );
-    const post = `curl -fsS --retry 5 -X POST -H 'Content-Type: application/json' --data '{"outcome":"success","detail":"installed"}' '${ctx.statusUrl}'`;
+    const post = `curl -fsS --retry 30 --retry-delay 2 --retry-connrefused -X POST -H 'Content-Type: application/json' --data '{"outcome":"success","detail":"installed"}' '${ctx.statusUrl}'`;
     assert.ok(text.includes(`%post --nochroot\n${post}\n%end`), text);
     assert.match(
       text,
-      /^%onerror\n(#.*\n)?reason=.*PXEFLOW_FAIL_REASON.*\ncurl -fsS --retry 5 -X POST -H 'Content-Type: application\/json' --data "\{\\"outcome\\":\\"failure\\",\\"detail\\":\\"\$reason\\"\}" 'http:\/\/10\.20\.0\.1:8080\/status\/r01-n07\/a{64}'\n%end$/m,
+      /^%onerror\n(#.*\n)?reason=.*PXEFLOW_FAIL_REASON.*\ncurl -fsS --retry 30 --retry-delay 2 --retry-connrefused -X POST -H 'Content-Type: application\/json' --data "\{\\"outcome\\":\\"failure\\",\\"detail\\":\\"\$reason\\"\}" 'http:\/\/10\.20\.0\.1:8080\/status\/r01-n07\/a{64}'\n%end$/m,
     );
   });
 

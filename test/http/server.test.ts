@@ -239,7 +239,7 @@ describe('netboot HTTP service (real curl)', () => {
     const { success } = statusCommands(kickstart);
     assert.match(
       success,
-      /^curl -fsS --retry 5 -X POST -H 'Content-Type: application\/json' --data '\{.*\}' 'http/,
+      /^curl -fsS --retry 30 --retry-delay 2 --retry-connrefused -X POST -H 'Content-Type: application\/json' --data '\{.*\}' 'http/,
     );
     const posted = await execa('sh', ['-c', success], { reject: false });
     assert.equal(posted.exitCode, 0, posted.stderr);
