@@ -10,6 +10,8 @@ import { ImageError, readIsoIndex } from './iso9660.ts';
 import type { IsoIndex } from './iso9660.ts';
 
 /** Turns a requested path into the canonical relative form ("a/b/c"); throws on `..`, absolute paths, NUL. */
+const READ_CHUNK = 1024 * 1024;
+
 export function normaliseSourcePath(path: string): string {
   if (typeof path !== 'string' || path.length === 0) throw new ImageError(String(path), 'empty path');
   if (path.includes('\0')) throw new ImageError(JSON.stringify(path), 'path contains NUL');
@@ -84,7 +86,12 @@ export function isoFileSource(description: IsoSourceTarget): FileSource {
         if (!file) throw new ImageError(isoPath, `no file ${p} in the image`);
         const r = checkRange(p, file.size, range) ?? { start: 0, end: file.size - 1 };
         if (file.size === 0) return emptyStream();
-        return createReadStream(isoPath, { start: file.offset + r.start, end: file.offset + r.end });
+        return createReadStream(isoPath, {
+          start: file.offset + r.start,
+          end: file.offset + r.end,
+          // kernels, initrds and packages are read whole: 1 MiB reads mean 16× fewer syscalls and socket writes
+          highWaterMark: READ_CHUNK,
+        });
       });
     },
   };
@@ -122,7 +129,7 @@ export function dirFileSource(root: string): FileSource {
         if (!f) throw new ImageError(base, `no file ${p}`);
         const r = checkRange(p, f.size, range);
         if (f.size === 0) return emptyStream();
-        return createReadStream(f.real, r ? { start: r.start, end: r.end } : {});
+        return createReadStream(f.real, { ...(r ? { start: r.start, end: r.end } : {}), highWaterMark: READ_CHUNK });
       });
     },
   };
