@@ -2,7 +2,7 @@
 // starts the node, power-off stops it), the test ISO in an ISO library, and a cluster spec that points at all of
 // it. The controller (Temporal worker + netboot services) runs in this process. One call up, one call down.
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { execa, type ResultPromise } from 'execa';
@@ -106,11 +106,18 @@ async function controllerChild(config: ControllerConfig, logFile: string): Promi
         seen += d.toString();
         if (seen.includes(READY_LINE)) resolve();
       });
-      void c.then((r) =>
+      void c.then(async (r) => {
+        const tail = (await readFile(logFile, 'utf8').catch(() => ''))
+          .trim()
+          .split('\n')
+          .slice(-8)
+          .join('\n');
         reject(
-          new Error(`the controller exited before it was ready (${r.exitCode ?? r.signal}); see ${logFile}`),
-        ),
-      );
+          new Error(
+            `the controller exited before it was ready (${r.exitCode ?? r.signal ?? r.message}):\n${tail}`,
+          ),
+        );
+      });
     });
     c.stdout?.resume();
   };
@@ -138,7 +145,7 @@ async function controllerChild(config: ControllerConfig, logFile: string): Promi
       ]);
       if (!gone) child?.kill('SIGKILL');
       await waitGone();
-      await reapStaleDnsmasq(`${dhcpDir.stateDir}/dnsmasq.pid`, dhcpDir.conf, quiet);
+      await reapStaleDnsmasq(dhcpDir.conf, quiet);
     },
   };
 }
@@ -204,7 +211,9 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     });
     // one loopback address per BMC: a /24 for up to 254, a /20 beyond
     const ipmiSubnet =
-      opts.nodes <= 250 ? randomLoopbackSubnet() : `127.${100 + (randomBytes(1)[0] % 100)}.${16 * (randomBytes(1)[0] % 16)}.0/20`;
+      opts.nodes <= 250
+        ? randomLoopbackSubnet()
+        : `127.${100 + (randomBytes(1)[0] % 100)}.${16 * (randomBytes(1)[0] % 16)}.0/20`;
     const bmcs = await startBmcs(
       nodes.map((n) => {
         const nm = nodeName(n.index);

@@ -3,7 +3,7 @@
 // turns its log stream into BootEvents, restarts it with backoff when it dies (and gives up, loudly, on a
 // crash loop), and changes reservations and the discovery window live through the files it watches.
 // It runs in whatever network namespace its Node process is in.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
@@ -101,7 +101,6 @@ export async function startDhcp(opts: DhcpOptions): Promise<DhcpService> {
     );
   }
 
-  const pidFile = `${paths.stateDir}/dnsmasq.pid`;
   const events = new DhcpEventBuilder((mac) => files.byMacAddress(mac)?.name);
   /** how often dnsmasq logged "read <path>", and who waits for the count to pass a value */
   const readCounts = new Map<string, number>();
@@ -140,7 +139,7 @@ export async function startDhcp(opts: DhcpOptions): Promise<DhcpService> {
   /** Spawns dnsmasq and resolves once it has bound its socket; rejects with DhcpStartError otherwise. */
   const spawnOnce = async (): Promise<void> => {
     await files.prepare({ closeDiscovery: false }); // drops tombstones: dnsmasq is not running now
-    await reapStaleDnsmasq(pidFile, paths.conf, log);
+    await reapStaleDnsmasq(paths.conf, log);
     await preflight(config.interface, config.controllerAddress);
     const proc = execa(binary, [`--conf-file=${paths.conf}`], {
       stdin: 'ignore',
@@ -192,7 +191,6 @@ export async function startDhcp(opts: DhcpOptions): Promise<DhcpService> {
       child = undefined;
       throw e;
     }
-    if (proc.pid) await writeFile(pidFile, `${proc.pid}\n`);
     log.info({ pid: proc.pid, interface: config.interface }, 'dhcp: dnsmasq running');
     proc.then((r) => onExit(proc, r.exitCode, r.signal));
   };
@@ -350,22 +348,32 @@ export async function startDhcp(opts: DhcpOptions): Promise<DhcpService> {
 }
 
 /**
- * A controller killed with SIGKILL leaves its dnsmasq running (nothing reaps it). The next start stops that
- * one — by the PID it recorded, and only if that process is still a dnsmasq reading this very config file.
+ * A controller killed with SIGKILL leaves its dnsmasq running (nothing reaps it), and it may have been a dnsmasq
+ * the supervisor restarted a moment before. The next start stops every dnsmasq still reading this very config
+ * file — found by its exact `--conf-file=` argument in /proc, stopped by PID.
  */
-export async function reapStaleDnsmasq(pidFile: string, conf: string, log: DhcpLogger): Promise<void> {
-  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 1) return;
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  if (!cmdline.split('\0').includes(`--conf-file=${conf}`)) return;
-  log.warn({ pid }, 'dhcp: stopping the dnsmasq a previous controller left running');
+export async function reapStaleDnsmasq(conf: string, log: DhcpLogger): Promise<void> {
+  const mine = `--conf-file=${conf}`;
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').includes(mine)) pids.push(Number(entry));
+  }
   // a zombie (its parent died and nobody reaps it) holds no socket: it counts as gone
-  const alive = async () => {
+  const alive = async (pid: number) => {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
     return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   };
-  process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && (await alive()); i++) await sleep(20);
-  if (await alive()) process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 100 && (await alive()); i++) await sleep(20);
+  for (const pid of pids) {
+    log.warn({ pid }, 'dhcp: stopping the dnsmasq a previous controller left running');
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      continue;
+    }
+    for (let i = 0; i < 100 && (await alive(pid)); i++) await sleep(20);
+    if (await alive(pid)) process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && (await alive(pid)); i++) await sleep(20);
+  }
 }
