@@ -3,11 +3,9 @@
 //     same run, median of several rounds, ratio printed;
 //  2. power on of 100 BMCs with 20 unreachable ones mixed in: total time, time spent on the dead ones, and
 //     the same 100 without the dead ones as the baseline.
-// Writes bench/out/ipmi.json. All BMCs share one user/password so xargs can take it from the environment.
+// Writes bench/out/ipmi.json (rendered into bench/RESULTS.md by bench/run.ts). All BMCs share one user/password so xargs can take it from the environment.
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { execa } from 'execa';
 import { startBmcs, stopAll } from '../lab/bmc/index.ts';
 import {
@@ -16,11 +14,12 @@ import {
   createPowerDriver,
   type IpmitoolCallEvent,
 } from '../power/index.ts';
+import { QUICK, ratio, startBench } from './lib/report.ts';
 
 const LIVE = 100;
 const DEAD = 20;
 const PARALLELISM = Number(process.env.BENCH_IPMI_PARALLELISM ?? 16);
-const ROUNDS = Number(process.env.BENCH_IPMI_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_IPMI_ROUNDS ?? (QUICK ? 2 : 5));
 const N = 1; // ipmitool -N
 const R = 1; // ipmitool -R
 
@@ -34,6 +33,10 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 }
 
 async function main(): Promise<void> {
+  const bench = await startBench(
+    'ipmi',
+    `IPMI: ${LIVE} ipmi_sim BMCs, pxeflow's driver vs xargs -P ipmitool`,
+  );
   const username = 'bench';
   const password = randomBytes(8).toString('hex');
   const [tStart, lab] = await timed(() =>
@@ -158,27 +161,37 @@ async function main(): Promise<void> {
       },
     };
 
-    console.log(
-      `\nIPMI bench: ${LIVE} ipmi_sim BMCs (+${DEAD} dead), parallelism ${PARALLELISM}, -N ${N} -R ${R}`,
+    const t = bench.table(
+      `${LIVE} ipmi_sim BMCs (+${DEAD} unreachable), parallelism ${PARALLELISM}, ipmitool -N ${N} -R ${R}, median of ${ROUNDS} rounds`,
+      ['what', 'pxeflow driver', 'xargs -P ipmitool (peer)', 'time ratio (lower is better)'],
     );
-    console.table({
-      'power status ×100, pxeflow driver (median ms)': results.powerStatus.driverMedianMs,
-      'power status ×100, xargs -P ipmitool (median ms)': results.powerStatus.xargsMedianMs,
-      'ratio driver / xargs': results.powerStatus.driverOverXargs,
-      'power on ×100, no dead BMCs (ms)': results.powerOn.baselineTotalMs,
-      'power on ×100 + 20 dead (ms)': results.powerOn.withDeadTotalMs,
-      'extra wall time from dead BMCs (ms)': results.powerOn.extraFromDeadMs,
-      'last live node powered on at (ms)': results.powerOn.lastLiveDoneMs,
-      'per dead BMC, mean / max (ms)': `${results.powerOn.deadCallMeanMs} / ${results.powerOn.deadCallMaxMs}`,
-      'limiter-slot time spent on dead BMCs (s)': results.powerOn.deadSlotSecondsTotal,
-    });
-    const outDir = join(import.meta.dirname, 'out');
-    await mkdir(outDir, { recursive: true });
-    await writeFile(join(outDir, 'ipmi.json'), `${JSON.stringify(results, null, 2)}\n`);
-    console.log(`written ${join(outDir, 'ipmi.json')}`);
+    t.rows.push([
+      `power status ×${LIVE}, ms`,
+      results.powerStatus.driverMedianMs,
+      results.powerStatus.xargsMedianMs,
+      ratio(results.powerStatus.driverMedianMs, results.powerStatus.xargsMedianMs),
+    ]);
+    t.rows.push([`power on ×${LIVE}, no dead BMCs, ms`, results.powerOn.baselineTotalMs, null, null]);
+    t.rows.push([`power on ×${LIVE} + ${DEAD} dead, ms`, results.powerOn.withDeadTotalMs, null, null]);
+    t.rows.push(['extra wall time from the dead BMCs, ms', results.powerOn.extraFromDeadMs, null, null]);
+    t.rows.push(['last live node powered on at, ms', results.powerOn.lastLiveDoneMs, null, null]);
+    t.rows.push([
+      'per dead BMC, mean / max ms',
+      `${results.powerOn.deadCallMeanMs} / ${results.powerOn.deadCallMaxMs}`,
+      null,
+      null,
+    ]);
+    bench.reading(
+      'Each ipmitool call is a process start (~15 ms of it parsing the enterprise-numbers file) plus an RMCP+ session with ' +
+        'the simulator; the driver adds output parsing and typed errors on top of the same calls, so the ratio shows its cost. ' +
+        `A dead BMC costs -N ${N} -R ${R} worth of waiting per call and holds one of the ${PARALLELISM} limiter slots meanwhile.`,
+    );
+    await bench.finish(results);
   } finally {
     await stopAll();
   }
 }
 
 await main();
+// results are written: nothing left running may keep the process (e.g. a native Temporal runtime) alive
+process.exit(process.exitCode ?? 0);
