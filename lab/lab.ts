@@ -2,7 +2,7 @@
 // starts the node, power-off stops it), the test ISO in an ISO library, and a cluster spec that points at all of
 // it. The controller (Temporal worker + netboot services) runs in this process. One call up, one call down.
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { execa, type ResultPromise } from 'execa';
@@ -177,6 +177,11 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
   const stop = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});
     cleanups.length = 0;
+    // nodes share the host's filesystem: a client that deletes its output file on a failed download (busybox
+    // tftp, atftp) would turn /dev/null into a regular file — say so loudly instead of breaking the host quietly
+    if (!(await stat('/dev/null')).isCharacterDevice()) {
+      throw new Error('/dev/null is no longer a character device: something in the lab replaced it');
+    }
   };
   try {
     await mkdir(opts.stateDir, { recursive: true, mode: 0o711 });

@@ -26,8 +26,9 @@ export interface ProvisioningNetwork {
   destroy(): Promise<void>;
 }
 
+/** Runs an `ip` script; on stdin, since a script for thousands of nodes exceeds the 128 KiB argv limit. */
 async function sh(script: string): Promise<void> {
-  await execa('bash', ['-e', '-c', script], { stdin: 'ignore' });
+  await execa('bash', ['-e'], { input: script });
 }
 
 /** A /24 (or larger, e.g. /20 for thousands of nodes) in 10.200–249.x.0, picked at random so parallel labs do
@@ -37,14 +38,24 @@ export function randomLabSubnet(prefix = 24): { subnet: string; controller: stri
   const b = randomBytes(2);
   const size = 2 ** (32 - prefix);
   const base = (((10 << 24) | ((200 + (b[0] % 50)) << 16) | (b[1] << 8)) >>> 0) & ~(size - 1);
-  return { subnet: `${formatIPv4(base >>> 0)}/${prefix}`, controller: formatIPv4((base + 1) >>> 0), base: base >>> 0 };
+  return {
+    subnet: `${formatIPv4(base >>> 0)}/${prefix}`,
+    controller: formatIPv4((base + 1) >>> 0),
+    base: base >>> 0,
+  };
 }
 
 export function labMac(id: string, index: number): string {
   // locally administered unicast (52:54:00 is qemu's prefix; keep it so qemu nodes and sims look alike)
   const idByte = Number.parseInt(id.slice(0, 2), 16);
-  return ['52', '54', idByte.toString(16).padStart(2, '0'), ((index >> 16) & 0xff).toString(16).padStart(2, '0'),
-    ((index >> 8) & 0xff).toString(16).padStart(2, '0'), (index & 0xff).toString(16).padStart(2, '0')].join(':');
+  return [
+    '52',
+    '54',
+    idByte.toString(16).padStart(2, '0'),
+    ((index >> 16) & 0xff).toString(16).padStart(2, '0'),
+    ((index >> 8) & 0xff).toString(16).padStart(2, '0'),
+    (index & 0xff).toString(16).padStart(2, '0'),
+  ].join(':');
 }
 
 export async function createProvisioningNetwork(
@@ -80,7 +91,12 @@ export async function createProvisioningNetwork(
       const lines: string[] = [];
       for (let i = 0; i < count; i++) {
         const index = nodes.length + added.length + 1;
-        const node: LabNode = { index, ns: `pxf-${id}-n${index}`, mac: labMac(id, index), hostIf: `pxf${id}h${index}` };
+        const node: LabNode = {
+          index,
+          ns: `pxf-${id}-n${index}`,
+          mac: labMac(id, index),
+          hostIf: `pxf${id}h${index}`,
+        };
         added.push(node);
         lines.push(
           `ip netns add ${node.ns}`,

@@ -63,7 +63,8 @@ describe('tftp protocol (raw client)', () => {
     assert.deepEqual([r.op, r.code], [OP.ERROR, 1]);
     const atftp = await execa(
       'atftp',
-      ['--get', '-r', 'nothere', '-l', '/dev/null', '127.0.0.1', String(server.port)],
+      // never /dev/null: atftp deletes its local file when a fetch fails
+      ['--get', '-r', 'nothere', '-l', join(files.dir, 'nothere.out'), '127.0.0.1', String(server.port)],
       {
         reject: false,
         timeout: 20_000,
