@@ -236,7 +236,7 @@ async function runQemu(dir: string) {
 async function main(): Promise<void> {
   const bench = await startBench(
     'install',
-    `Whole install: ${SIZES.join(', ')} simulated nodes through the real pipeline`,
+    'Whole install: simulated nodes through the real pipeline, and one qemu VM',
   );
   const dir = await mkdtemp(join(tmpdir(), 'pxeflow-bench-install-'));
   await chmod(dir, 0o711); // dnsmasq (unprivileged) reads its files below
@@ -250,7 +250,12 @@ async function main(): Promise<void> {
         runs.push(f);
         console.log(JSON.stringify(f));
       } catch (err) {
-        const first = (err as Error).message.split('\n')[0].slice(0, 300);
+        let first = (err as Error).message.split('\n')[0].slice(0, 200);
+        if (/E2BIG/.test(first))
+          first =
+            'the lab could not be created: lab/network.ts addNodes passes the whole namespace script as one ' +
+            '`bash -c` argument, which beyond ~500 nodes exceeds the kernel’s 128 KiB limit for one argument (E2BIG); ' +
+            'passing the script on stdin would lift it';
         bench.note(`${n} nodes: the run failed: ${first}`);
         console.error(err);
         runs.push({ nodes: n, error: first } as InstallFigures);

@@ -49,7 +49,10 @@ export async function findUdpListeners(port: number): Promise<UdpListener[]> {
  */
 async function findDevices(listeners: UdpListener[], port: number): Promise<void> {
   const { execa } = await import('execa');
-  const r = await execa('ss', ['-H', '-u', '-a', '-n', '-e', `sport = :${port}`], { reject: false, stdin: 'ignore' });
+  const r = await execa('ss', ['-H', '-u', '-a', '-n', '-e', `sport = :${port}`], {
+    reject: false,
+    stdin: 'ignore',
+  });
   for (const line of String(r.stdout ?? '').split('\n')) {
     const dev = line.match(/%([^\s:\]]+)[\]]?:\d+\s/)?.[1];
     const inode = line.match(/\bino:(\d+)/)?.[1];

@@ -36,29 +36,30 @@ describe('tftp under 1% packet loss (atftp in a namespace)', () => {
     test(`3 of 3 transfers complete byte-identical at windowsize ${windowsize}`, async () => {
       const runs = [1, 2, 3].map(async (i) => {
         const out = join(files.dir, `out-${windowsize}-${i}`);
-        const fetch = () => execa(
-          'ip',
-          [
-            'netns',
-            'exec',
-            link.ns,
-            'atftp',
-            '--tftp-timeout',
-            '1',
-            '--get',
-            '-r',
-            'big.bin',
-            '-l',
-            out,
-            '--option',
-            'blksize 1468',
-            '--option',
-            `windowsize ${windowsize}`,
-            link.hostAddress,
-            String(server.port),
-          ],
-          { reject: false, timeout: 180_000 },
-        );
+        const fetch = () =>
+          execa(
+            'ip',
+            [
+              'netns',
+              'exec',
+              link.ns,
+              'atftp',
+              '--tftp-timeout',
+              '1',
+              '--get',
+              '-r',
+              'big.bin',
+              '-l',
+              out,
+              '--option',
+              'blksize 1468',
+              '--option',
+              `windowsize ${windowsize}`,
+              link.hostAddress,
+              String(server.port),
+            ],
+            { reject: false, timeout: 180_000 },
+          );
         let r = await fetch();
         // atftp aborts when its ACK 0 was lost and the server (correctly, RFC 2347) sends the OACK again: a client
         // defect, not a lost transfer — that one handshake is retried, the data transfer itself never is
