@@ -473,7 +473,7 @@ export async function ClusterInstall(
     finishedAt: Date.now(),
     counts,
     nodes: nodes.map((n) => results.get(n.name)!),
-    table: dropped,
+    table: withResultEntries(dropped, [...results.values()]),
   };
   upsertSearchAttributes([
     { key: SA.phase, value: 'done' },
@@ -485,6 +485,26 @@ export async function ClusterInstall(
       .join(' · '),
   );
   return report;
+}
+
+/**
+ * A node report signal can race a continue-as-new and be lost; the node's result holds the same facts (BMC IP,
+ * MAC, DHCP IP, attempts, when DHCP was seen), so a node missing from the dropped entries gets one from there.
+ */
+function withResultEntries(dropped: TableEntry[], results: NodeResult[]): TableEntry[] {
+  const have = new Set(dropped.map((e) => e.node));
+  const missing = results
+    .filter((r) => !have.has(r.node) && r.mac && r.dhcpIp)
+    .map((r) => ({
+      node: r.node,
+      bmcIp: r.bmcIp,
+      mac: r.mac!,
+      dhcpIp: r.dhcpIp!,
+      attempt: r.attempts,
+      since: r.phases.dhcp ?? 0,
+      phase: r.outcome,
+    }));
+  return [...dropped, ...missing];
 }
 
 function assertOpen(state: Progress['state'], what: string): void {
