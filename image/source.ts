@@ -1,10 +1,11 @@
 // FileSource implementations: files served straight out of an ISO by byte range (no copy), and a plain
 // directory (used by tests and by anything that keeps boot files on disk). Both are traversal-safe.
-import { createReadStream } from 'node:fs';
+import { close, createReadStream, fstat, open, read, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { PositionalFileSource, PositionalReader } from '../netboot/http/files.ts';
 import type { FileSource } from '../netboot/types.ts';
 import { ImageError, readIsoIndex } from './iso9660.ts';
 import type { IsoIndex } from './iso9660.ts';
@@ -57,22 +58,48 @@ export interface IsoSourceTarget {
   isoMtimeMs: number;
 }
 
-/** Serves the files of a prepared ISO by byte range. Refuses to serve once the ISO on disk changed. */
-export function isoFileSource(description: IsoSourceTarget): FileSource {
+/**
+ * Serves the files of a prepared ISO by byte range. Refuses to serve once the ISO on disk changed.
+ *
+ * Two ways to read: open() (a stream per call, for TFTP and tests) and reader() (positional reads on one
+ * shared, pre-opened descriptor of the ISO, for the HTTP server's pooled buffers). The ISO is checked
+ * against its prepared size and mtime on every stat/open/reader; concurrent calls share one stat() of it,
+ * so a check started after a change always sees the change.
+ */
+export function isoFileSource(description: IsoSourceTarget): FileSource & PositionalFileSource {
   const { isoPath } = description;
   let loading: Promise<IsoIndex> | undefined;
-  const index = async (): Promise<IsoIndex> => {
-    const st = await stat(isoPath).catch(() => undefined);
-    if (!st || st.size !== description.isoSize || st.mtimeMs !== description.isoMtimeMs) {
-      loading = undefined;
-      throw new ImageError(isoPath, 'the ISO changed (or vanished) since it was prepared; prepare it again');
-    }
+  let checking: Promise<Stats> | undefined;
+  const check = (): Promise<Stats> => {
+    checking ??= stat(isoPath)
+      .catch(() => undefined)
+      .then((st) => {
+        if (!st || st.size !== description.isoSize || st.mtimeMs !== description.isoMtimeMs) {
+          loading = undefined;
+          handles.retire();
+          throw new ImageError(
+            isoPath,
+            'the ISO changed (or vanished) since it was prepared; prepare it again',
+          );
+        }
+        return st;
+      })
+      .finally(() => {
+        checking = undefined;
+      });
+    return checking;
+  };
+  const checkedIndex = async (): Promise<{ st: Stats; idx: IsoIndex }> => {
+    const st = await check();
     loading ??= readIsoIndex(isoPath);
-    return loading.catch((err) => {
+    const idx = await loading.catch((err) => {
       loading = undefined;
       throw err;
     });
+    return { st, idx };
   };
+  const index = async (): Promise<IsoIndex> => (await checkedIndex()).idx;
+  const handles = new SharedFd(isoPath);
   return {
     async stat(path) {
       const p = tryNormalise(path);
@@ -94,7 +121,121 @@ export function isoFileSource(description: IsoSourceTarget): FileSource {
         });
       });
     },
+    async reader(path) {
+      const p = tryNormalise(path);
+      if (p === undefined) return undefined;
+      const { st, idx } = await checkedIndex();
+      const file = idx.files.get(p);
+      if (!file) return undefined;
+      const fd = await handles.acquire(st);
+      const base = file.offset;
+      let released = false;
+      return {
+        size: file.size,
+        mtimeMs: file.mtimeMs,
+        read(buf, length, position, cb) {
+          if (released) return cb(new Error('reader released'), 0);
+          if (position < 0 || length < 0 || position + length > file.size)
+            return cb(new ImageError(p, `read ${position}+${length} is outside the file`), 0);
+          read(fd.fd, buf, 0, length, base + position, cb);
+        },
+        release() {
+          if (released) return;
+          released = true;
+          handles.release(fd);
+        },
+      } satisfies PositionalReader;
+    },
   };
+}
+
+interface FdRef {
+  fd: number;
+  dev: number;
+  ino: number;
+  users: number;
+  retired: boolean;
+}
+
+/**
+ * One read-only descriptor of a file shared by every transfer, counted: a descriptor whose file was replaced
+ * (another inode at the path) or that failed its check is retired and closed once its last reader is done;
+ * an unused one is closed after IDLE_CLOSE_MS, so a source nobody reads holds no descriptor.
+ */
+const IDLE_CLOSE_MS = 10_000;
+class SharedFd {
+  private current: FdRef | undefined;
+  private opening: Promise<FdRef> | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastUse = 0;
+
+  constructor(private readonly path: string) {}
+
+  /** a descriptor of the file `st` describes (the path's current inode) */
+  async acquire(st: Stats): Promise<FdRef> {
+    let ref = this.current;
+    if (ref && (st.ino !== ref.ino || st.dev !== ref.dev)) {
+      this.retire();
+      ref = undefined;
+    }
+    if (!ref) {
+      this.opening ??= openShared(this.path).finally(() => {
+        this.opening = undefined;
+      });
+      const opened = await this.opening;
+      if (this.current !== opened) {
+        if (this.current) this.retire();
+        this.current = opened;
+      }
+      ref = opened;
+      if (st.ino !== ref.ino || st.dev !== ref.dev) {
+        this.retire(); // replaced between the check and open(): the next request checks it afresh
+        throw new ImageError(this.path, 'the ISO changed while being opened; prepare it again');
+      }
+    }
+    ref.users++;
+    this.lastUse = Date.now();
+    this.idleTimer ??= setInterval(() => this.closeIfIdle(), IDLE_CLOSE_MS).unref();
+    return ref;
+  }
+
+  release(ref: FdRef): void {
+    ref.users--;
+    this.lastUse = Date.now();
+    if (ref.retired && ref.users === 0) close(ref.fd, () => {});
+  }
+
+  /** the current descriptor takes no new readers; it is closed when its last reader is done */
+  retire(): void {
+    const ref = this.current;
+    if (!ref) return;
+    this.current = undefined;
+    ref.retired = true;
+    if (ref.users === 0) close(ref.fd, () => {});
+  }
+
+  private closeIfIdle(): void {
+    if (this.current && this.current.users === 0 && Date.now() - this.lastUse >= IDLE_CLOSE_MS) this.retire();
+    if (!this.current && this.idleTimer) {
+      clearInterval(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+  }
+}
+
+function openShared(path: string): Promise<FdRef> {
+  return new Promise((resolve, reject) => {
+    open(path, 'r', (err, fd) => {
+      if (err) return reject(err);
+      fstat(fd, (err2, st) => {
+        if (err2) {
+          close(fd, () => {});
+          return reject(err2);
+        }
+        resolve({ fd, dev: st.dev, ino: st.ino, users: 0, retired: false });
+      });
+    });
+  });
 }
 
 function emptyStream(): Readable {
@@ -129,7 +270,10 @@ export function dirFileSource(root: string): FileSource {
         if (!f) throw new ImageError(base, `no file ${p}`);
         const r = checkRange(p, f.size, range);
         if (f.size === 0) return emptyStream();
-        return createReadStream(f.real, { ...(r ? { start: r.start, end: r.end } : {}), highWaterMark: READ_CHUNK });
+        return createReadStream(f.real, {
+          ...(r ? { start: r.start, end: r.end } : {}),
+          highWaterMark: READ_CHUNK,
+        });
       });
     },
   };
