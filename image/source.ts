@@ -63,13 +63,15 @@ export interface IsoSourceTarget {
  *
  * Two ways to read: open() (a stream per call, for TFTP and tests) and reader() (positional reads on one
  * shared, pre-opened descriptor of the ISO, for the HTTP server's pooled buffers). The ISO is checked
- * against its prepared size and mtime on every stat/open/reader; concurrent calls share one stat() of it,
- * so a check started after a change always sees the change.
+ * against its prepared size and mtime on every stat/open/reader; calls that arrive while a stat() of it is
+ * in flight share that one (under load: one stat per round trip, not two per request), so a call made after
+ * a change was complete, with no check in flight, always sees the change.
  */
 export function isoFileSource(description: IsoSourceTarget): FileSource & PositionalFileSource {
   const { isoPath } = description;
   let loading: Promise<IsoIndex> | undefined;
   let checking: Promise<Stats> | undefined;
+  const handles = new SharedFd(isoPath);
   const check = (): Promise<Stats> => {
     checking ??= stat(isoPath)
       .catch(() => undefined)
@@ -99,7 +101,6 @@ export function isoFileSource(description: IsoSourceTarget): FileSource & Positi
     return { st, idx };
   };
   const index = async (): Promise<IsoIndex> => (await checkedIndex()).idx;
-  const handles = new SharedFd(isoPath);
   return {
     async stat(path) {
       const p = tryNormalise(path);
