@@ -16,6 +16,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -74,6 +75,11 @@ const RETRYABLE: NodeOutcome[] = ['failure', 'timeout', 'power-error'];
 const DEFAULT_HISTORY_LIMIT = 8000;
 /** how often children inherited from a previous run are checked for having ended without a word */
 const RECONCILE_MS = 5 * 60_000;
+/** children started together in one workflow task when the pace allows it (interval 0) */
+const START_BATCH = 100;
+/** continue-as-new once this run has this many children still running: Temporal refuses a 2,001st pending
+ *  child per execution, and children abandoned by a previous run do not count against the new one */
+const PENDING_CHILDREN_LIMIT = 1000;
 
 /** What a run hands to the next one on continue-as-new. JSON-safe. */
 export interface InstallState {
@@ -349,6 +355,14 @@ export async function ClusterInstall(
   });
   const historyFull = () =>
     workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= historyLimit;
+  // Runs recorded before batched starts replay the one-child-per-task loop.
+  const batchedStarts = patched('batched-power-on');
+  const ownRunning = () => {
+    let n = 0;
+    for (const name of ownChildren) if (running.has(name)) n += 1;
+    return n;
+  };
+  const runFull = () => historyFull() || (batchedStarts && ownRunning() >= PENDING_CHILDREN_LIMIT);
 
   try {
     if (stage === 'preparing') {
@@ -381,46 +395,75 @@ export async function ClusterInstall(
       setStage('installing');
       details(`all ${nodes.length} nodes powered on; waiting for their status`);
     };
-    const powerOnNext = async () => {
+    /** starts one node's NodeInstall child (its first activities power the node on) */
+    const launch = async (node: NodeRef) => {
+      const name = node.name;
+      const child = await startChild(NodeInstall, {
+        workflowId: `${clusterId}/${name}`,
+        args: [childInput(spec, clusterId, node)],
+        // abandoned, not killed, when this run continues as new; cancelled explicitly on cancel
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        staticSummary: `install ${name} · BMC ${node.bmc} · ${spec.iso.version}`,
+      });
+      started += 1;
+      running.add(name);
+      ownChildren.add(name);
+      childRuns.set(name, child.firstExecutionRunId);
+      const early = earlyDone.get(`${name}/${child.firstExecutionRunId}`);
+      if (early) finish(early);
+      child.result().then(
+        (r) => finish(r),
+        (err) => {
+          if (running.has(name)) finish(failedResult(node, err));
+        },
+      );
+    };
+    /** takes the next queued node; a skipped one gets its result at once (null) */
+    const dequeue = (): { node: NodeRef | null; lastOfRequest: boolean } => {
       const name = queue.shift()!;
       const node = byName.get(name)!;
       const lastOfRequest = firstRound > 0 && --firstRound === 0;
-      if (skipped.has(name)) {
-        results.set(name, { node: name, bmcIp: node.bmc, outcome: 'skipped', attempts: 0, phases: {} });
-      } else {
-        details(`powering on ${name} (${started + 1}/${nodes.length})`);
-        const child = await startChild(NodeInstall, {
-          workflowId: `${clusterId}/${name}`,
-          args: [childInput(spec, clusterId, node)],
-          // abandoned, not killed, when this run continues as new; cancelled explicitly on cancel
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-          staticSummary: `install ${name} · BMC ${node.bmc} · ${spec.iso.version}`,
-        });
-        started += 1;
-        running.add(name);
-        ownChildren.add(name);
-        childRuns.set(name, child.firstExecutionRunId);
-        const early = earlyDone.get(`${name}/${child.firstExecutionRunId}`);
-        if (early) finish(early);
-        child.result().then(
-          (r) => finish(r),
-          (err) => {
-            if (running.has(name)) finish(failedResult(node, err));
-          },
-        );
+      if (!skipped.has(name)) return { node, lastOfRequest };
+      results.set(name, { node: name, bmcIp: node.bmc, outcome: 'skipped', attempts: 0, phases: {} });
+      return { node: null, lastOfRequest };
+    };
+    const powerOnNext = async () => {
+      const { node, lastOfRequest } = dequeue();
+      if (node) {
+        details(`powering on ${node.name} (${started + 1}/${nodes.length})`);
+        await launch(node);
         // Unknown MAC: the next power-on waits until this node's first DHCP request tied its MAC to its BMC.
-        if (!node.mac) await condition(() => seenOnDhcp.has(name) || !running.has(name));
+        if (!node.mac) await condition(() => seenOnDhcp.has(node.name) || !running.has(node.name));
       }
       if (lastOfRequest) await endOfRequest();
       else if (intervalMs > 0 && queue.length > 0) await sleep(intervalMs, { summary: 'power-on interval' });
     };
+    /** Interval 0: every free slot at once. Each start is a round trip through the server; issued together they
+     *  share one workflow task (start order, and so the power-on order, is kept). Nodes of unknown MAC still go
+     *  one at a time (DHCP ties a MAC to the one node powered on). */
+    const powerOnBatch = async () => {
+      const batch: NodeRef[] = [];
+      let lastOfRequest = false;
+      const free = Math.min(maxBooting - running.size, PENDING_CHILDREN_LIMIT - ownRunning(), START_BATCH);
+      while (queue.length > 0 && batch.length < free && byName.get(queue[0]!)!.mac) {
+        const next = dequeue();
+        if (next.node) batch.push(next.node);
+        lastOfRequest ||= next.lastOfRequest;
+      }
+      if (batch.length > 0) {
+        details(`powering on ${batch.length} nodes (${started + 1}–${started + batch.length}/${nodes.length})`);
+        await Promise.all(batch.map(launch));
+      }
+      if (lastOfRequest) await endOfRequest();
+    };
+    const batchable = () => batchedStarts && intervalMs === 0 && !!byName.get(queue[0]!)?.mac;
 
     for (;;) {
       const canStart = () => queue.length > 0 && !paused && running.size < maxBooting;
       const allDone = () => queue.length === 0 && running.size === 0;
-      const woke = await condition(() => canStart() || allDone() || historyFull(), RECONCILE_MS);
+      const woke = await condition(() => canStart() || allDone() || runFull(), RECONCILE_MS);
       if (allDone()) break;
-      if (historyFull()) {
+      if (runFull()) {
         await condition(allHandlersFinished);
         return await continueAsNew<typeof ClusterInstall>(input, {
           historyLimit: options.historyLimit,
@@ -428,7 +471,7 @@ export async function ClusterInstall(
         });
       }
       if (!woke) await reconcile([...running]);
-      else if (canStart()) await powerOnNext();
+      else if (canStart()) await (batchable() ? powerOnBatch() : powerOnNext());
     }
   } catch (err) {
     if (isCancellation(err)) {

@@ -39,12 +39,13 @@ type Events = NonNullable<
   >['events']
 >;
 
-/** Installs lab nodes `indexes` as `cluster`: 1 attempt per node, all powered on at once, in order. */
-async function installOnce(cluster: string, indexes: number[]) {
+/** Installs lab nodes `indexes` as `cluster`: 1 attempt per node, powered on one by one (a short interval: with
+ *  0 s the nodes start in one batch and share one reset point), in order. */
+async function installOnce(cluster: string, indexes: number[], interval = '100ms') {
   const h = await env.t.client.workflow.start('ClusterInstall', {
     taskQueue: env.taskQueue,
     workflowId: `pxeflow/${cluster}`,
-    args: [{ ...env.lab.specFor(cluster, indexes), power: { interval: '0s', maxBooting: 50 } }],
+    args: [{ ...env.lab.specFor(cluster, indexes), power: { interval, maxBooting: 50 } }],
   });
   const report = (await h.result()) as ClusterReport;
   return { h, report, events: (await h.fetchHistory()).events ?? ([] as Events) };
@@ -132,8 +133,23 @@ test('pxeflow retry on a finished install installs only the failed node again', 
   assert.equal((await powerOns(env.lab, 9)).length, 1, 'node 9 had succeeded and was left alone');
 });
 
-test('reset to after the last power-on of a finished install finishes again', async () => {
-  const { events } = await installOnce('rst-b', [4, 5, 6]);
+test('interval 0: the nodes start in one workflow task, in order; a reset to after it finishes again', async () => {
+  const { events } = await installOnce('rst-b', [4, 5, 6], '0s');
+  const starts = events.filter((e) => Number(e.eventType) === START_CHILD_INITIATED);
+  assert.deepEqual(
+    starts.map(childOf),
+    ['pxeflow/rst-b/rst-004', 'pxeflow/rst-b/rst-005', 'pxeflow/rst-b/rst-006'],
+    'started in node order',
+  );
+  assert.deepEqual(
+    new Set(
+      starts.map((e) =>
+        e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowTaskCompletedEventId?.toString(),
+      ),
+    ).size,
+    1,
+    'all three start commands came from one workflow task',
+  );
   const lastStart = Math.max(
     ...events.filter((e) => Number(e.eventType) === CHILD_STARTED).map((e) => Number(e.eventId)),
   );
