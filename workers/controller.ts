@@ -7,12 +7,18 @@ import { createActivities, type ControllerDeps } from '../activities/index.ts';
 import { workflowBundle } from './bundle.ts';
 
 export const TASK_QUEUE = 'pxeflow';
+/** The SDK's default sizes the cache from the heap limit (thousands of executions at ~1 MB each on a big host):
+ *  a 2,000-node install would keep every waiting node workflow in memory. A node workflow's history is ~100
+ *  events, so replaying one that was evicted costs milliseconds. */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 250;
 
 export interface ControllerOptions {
   address: string;
   namespace: string;
   taskQueue?: string;
   shutdownGraceTime?: string;
+  /** workflow executions kept in memory between their tasks (others replay their history on the next one) */
+  maxCachedWorkflows?: number;
   deps?: Partial<ControllerDeps>;
 }
 
@@ -45,6 +51,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     workflowBundle: await workflowBundle(),
     activities: createActivities({ logger, client, taskQueue: opts.taskQueue ?? TASK_QUEUE, ...opts.deps }),
     shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
+    maxCachedWorkflows: opts.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
   });
   const done = worker.run().finally(async () => {
     await clientConnection.close();

@@ -353,14 +353,12 @@ export class NetbootServices implements NetbootControl {
     this.events.publish({ phase: 'status', node: r.node, at: Date.now(), detail: { outcome: r.outcome } });
     await this.pending.get(r.node); // phases first, then the status
     try {
-      await this.opts.client.workflow
-        .getHandle(`${owner.clusterId}/${owner.node}`)
-        .signal(statusSignal, {
-          outcome: r.outcome,
-          detail: r.detail,
-          at: Date.now(),
-          attempt: owner.attempt,
-        });
+      await this.opts.client.workflow.getHandle(`${owner.clusterId}/${owner.node}`).signal(statusSignal, {
+        outcome: r.outcome,
+        detail: r.detail,
+        at: Date.now(),
+        attempt: owner.attempt,
+      });
     } catch (err) {
       // the node workflow is gone (cancelled, terminated): nobody waits for this status any more; answering 503
       // would only make the installer retry in vain, so the status is logged and the callback ends here

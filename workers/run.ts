@@ -26,6 +26,7 @@ export const controllerConfigSchema = z.strictObject({
     })
     .optional(),
   logLevel: z.string().default('info'),
+  maxCachedWorkflows: z.number().int().min(0).optional(),
 });
 export type ControllerConfig = z.input<typeof controllerConfigSchema>;
 
@@ -54,6 +55,7 @@ export async function runController(input: ControllerConfig, logger?: Logger): P
       address: cfg.temporal.address,
       namespace: cfg.temporal.namespace,
       taskQueue: cfg.taskQueue,
+      maxCachedWorkflows: cfg.maxCachedWorkflows,
       deps: { logger: log, netboot, isoLibrary: cfg.isoLibrary },
     });
     return {

@@ -16,6 +16,7 @@ interface WorkerFlags extends GlobalOptions {
   tftpPort: string;
   legacyPxelinux?: boolean;
   isoLibrary?: string;
+  workflowCache?: string;
 }
 
 async function temporalFor(flags: WorkerFlags, state: string): Promise<TemporalEndpoint> {
@@ -48,6 +49,13 @@ async function temporalFor(flags: WorkerFlags, state: string): Promise<TemporalE
   }
 }
 
+function cacheSize(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0)
+    throw new CliError(`--workflow-cache ${raw}: expected a whole number ≥ 0`, EXIT.usage);
+  return n;
+}
+
 export function registerWorker(program: Command): void {
   program
     .command('worker')
@@ -59,6 +67,10 @@ export function registerWorker(program: Command): void {
     .option('--tftp-port <port>', 'TFTP port of the netboot services', '69')
     .option('--legacy-pxelinux', 'BIOS clients get pxelinux.0 (kernel/initrd over TFTP) instead of iPXE')
     .option('--iso-library <dir>', "ISO library folder (overrides the specs' iso.library)")
+    .option(
+      '--workflow-cache <n>',
+      'workflow executions kept in memory (default 250); more = less replay, more memory',
+    )
     .addHelpText(
       'after',
       examples(
@@ -100,6 +112,7 @@ export function registerWorker(program: Command): void {
               }
             : undefined,
           logLevel: process.env.PXEFLOW_LOG_LEVEL ?? 'info',
+          maxCachedWorkflows: flags.workflowCache === undefined ? undefined : cacheSize(flags.workflowCache),
         });
         await proc.controller.done;
         await proc.netboot?.close();
