@@ -170,11 +170,37 @@ async function randomRootHash(): Promise<string> {
   return stdout.trim();
 }
 
+/** Labs of this process not stopped yet: torn down on SIGINT/SIGTERM, since `after()` hooks and exit hooks do
+ *  not run when a test or bench is killed from outside (a leaked lab keeps namespaces and node processes). */
+const activeLabs = new Set<() => Promise<void>>();
+let signalHandlersInstalled = false;
+
+function tearDownOnSignals(): void {
+  if (signalHandlersInstalled) return;
+  signalHandlersInstalled = true;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    const onSignal = () => {
+      void Promise.allSettled([...activeLabs].map((stop) => stop())).then(() => {
+        process.off(sig, onSignal);
+        // nobody else handles it (e.g. the demo waits for Ctrl-C itself): die of the signal as we would have
+        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+      });
+    };
+    process.on(sig, onSignal);
+  }
+}
+
 export async function startLab(opts: LabOptions): Promise<Lab> {
   const id = randomBytes(2).toString('hex');
   const name = opts.clusterName ?? `lab-${id}`;
   const cleanups: Array<() => Promise<unknown>> = [];
-  const stop = async () => {
+  let stopping: Promise<void> | undefined;
+  // idempotent: a signal and the owner's own stop() may meet
+  const stop = () => (stopping ??= stopOnce());
+  activeLabs.add(stop);
+  tearDownOnSignals();
+  const stopOnce = async () => {
+    activeLabs.delete(stop);
     for (const c of cleanups.reverse()) await c().catch(() => {});
     cleanups.length = 0;
     // nodes share the host's filesystem: a client that deletes its output file on a failed download (busybox

@@ -100,6 +100,10 @@ export async function createProvisioningNetwork(
         added.push(node);
         lines.push(
           `ip netns add ${node.ns}`,
+          // Simulated nodes speak IPv4 only. Without this each would take an address from the bridge's router
+          // advertisement and fill the host's IPv6 neighbour table (gc_thresh3 = 1024) beyond ~500 nodes.
+          // (qemu nodes sit on taps on the bridge, not in this stack: iPXE still gets its RA.)
+          `ip netns exec ${node.ns} sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1`,
           `ip link add ${node.hostIf} type veth peer name eth0 netns ${node.ns}`,
           `ip link set ${node.hostIf} master ${bridge} up`,
           `ip -n ${node.ns} link set lo up`,

@@ -1,0 +1,22 @@
+// Child process of signal-teardown.test.ts: starts a small lab (controller as its own child process, so this
+// process has no Temporal runtime of its own), prints what the test needs to check, then waits to be killed.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { pino } from 'pino';
+import { startLab } from '../../lab/lab.ts';
+
+const address = process.env.TEMPORAL_ADDRESS!;
+const connection = await Connection.connect({ address });
+const lab = await startLab({
+  nodes: 2,
+  stateDir: await mkdtemp(join(tmpdir(), 'pxeflow-lab-signal-')),
+  temporal: { address, namespace: 'default', client: new Client({ connection }) },
+  taskQueue: 'lab-signal',
+  logger: pino({ level: 'silent' }),
+  controllerProcess: true,
+});
+const bmcPids = lab.bmcs.bmcs.map((b) => b.simPid);
+console.log(JSON.stringify({ id: lab.id, controller: lab.controller.pid, bmcs: bmcPids }));
+setInterval(() => {}, 60_000);
