@@ -97,6 +97,14 @@ export function encodeData(block: number, payload: Buffer): Buffer {
   return buf;
 }
 
+/** The 4-byte header of DATA `block`, for sending beside the payload without copying it into one buffer. */
+export function encodeDataHeader(block: number): Buffer {
+  const buf = Buffer.allocUnsafe(4);
+  buf.writeUInt16BE(OP.DATA, 0);
+  buf.writeUInt16BE(block & 0xffff, 2);
+  return buf;
+}
+
 export function encodeAck(block: number): Buffer {
   const buf = Buffer.allocUnsafe(4);
   buf.writeUInt16BE(OP.ACK, 0);
@@ -136,6 +144,8 @@ export function encodeRequest(
 export interface NegotiationLimits {
   maxBlksize: number;
   maxWindowsize: number;
+  /** cap on blksize × windowsize, the payload one window puts in flight (see startTftpServer's maxWindowBytes) */
+  maxWindowBytes: number;
 }
 
 export interface Negotiated {
@@ -173,7 +183,9 @@ export function negotiate(options: Map<string, string>, size: number, limits: Ne
   }
   const windowsize = toInt(options.get('windowsize'));
   if (windowsize !== undefined && windowsize >= 1 && windowsize <= 65535) {
-    result.windowsize = Math.min(windowsize, limits.maxWindowsize);
+    // RFC 7440 lets the server answer a smaller window than asked for; never below one block
+    const byBytes = Math.max(1, Math.floor(limits.maxWindowBytes / result.blksize));
+    result.windowsize = Math.min(windowsize, limits.maxWindowsize, byBytes);
     result.oack.windowsize = result.windowsize;
   }
   return result;

@@ -36,6 +36,14 @@ export interface TftpServerOptions {
   maxBlksize?: number;
   /** cap on the negotiated RFC 7440 window (default 16) */
   maxWindowsize?: number;
+  /**
+   * cap on blksize × windowsize, the bytes one window puts in flight (default 64 KiB; the window is shrunk to fit).
+   * A window arrives as one burst, so it must fit the client's receive buffer even when the client does not run
+   * during the burst: Linux's default (212,992 bytes) holds only 15 datagrams of 8 KiB once each is split into
+   * six IP fragments, so 8192 × 16 loses a block of nearly every window and each loss costs a 1 s timeout. 64 KiB
+   * leaves room for a resent window overlapping a new one, and does not cut the 512/1468 × 16 windows PXE uses.
+   */
+  maxWindowBytes?: number;
   /** retransmission timeout when the client sets none (default 1000 ms) */
   timeoutMs?: number;
   /** silent timeouts before a transfer gives up (default 5) */
@@ -107,6 +115,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   const limits = {
     maxBlksize: Math.max(8, Math.min(options.maxBlksize ?? 1468, 65464)),
     maxWindowsize: Math.max(1, Math.min(options.maxWindowsize ?? 16, 65535)),
+    maxWindowBytes: Math.max(1, options.maxWindowBytes ?? 64 * 1024),
   };
   const timeoutMs = options.timeoutMs ?? 1000;
   const retries = options.retries ?? 5;

@@ -8,7 +8,7 @@
 import type { Socket } from 'node:dgram';
 import type { Readable } from 'node:stream';
 import type { Negotiated } from './packet.ts';
-import { encodeData, encodeError, encodeOack, ERR, parsePacket } from './packet.ts';
+import { encodeDataHeader, encodeError, encodeOack, ERR, parsePacket } from './packet.ts';
 
 /** A file to serve: a Buffer, or a size plus a way to stream an inclusive byte range of it. */
 export type TftpFile = Buffer | { size: number; open(range: { start: number; end: number }): Readable };
@@ -48,11 +48,20 @@ export function fileSize(file: TftpFile): number {
   return Buffer.isBuffer(file) ? file.length : file.size;
 }
 
-/** Hands out block k (1-based) of a file; streams are read sequentially and only unacked blocks are kept. */
+/**
+ * Hands out block k (1-based) of a file. Streams are read sequentially, ahead of the sender: `prefetch` asks for
+ * the blocks of the next window while the client still acknowledges this one, so an ACK is answered from memory
+ * instead of waiting for a disk read (a 64 KiB stream chunk is less than one 8192 × 16 window). Only blocks
+ * not yet acknowledged, plus that read-ahead, are kept.
+ */
 class BlockSource {
   private readonly cache = new Map<number, Buffer>();
   private nextToRead = 1;
-  private chain: Promise<unknown> = Promise.resolve();
+  /** read up to this block, then stop until asked for more */
+  private readTarget = 0;
+  private reading = false;
+  private failure?: Error;
+  private readonly waiters = new Set<() => void>();
   private stream?: Readable;
   private iterator?: AsyncIterator<Buffer>;
   private pending: Buffer[] = [];
@@ -62,31 +71,69 @@ class BlockSource {
     private readonly file: TftpFile,
     private readonly size: number,
     private readonly blksize: number,
+    private readonly last: number,
   ) {}
 
-  get(k: number): Promise<Buffer> {
+  /** Block k if it is in memory now (the common case once read-ahead runs), else undefined. */
+  peek(k: number): Buffer | undefined {
     const file = this.file;
-    if (Buffer.isBuffer(file))
-      return Promise.resolve(file.subarray((k - 1) * this.blksize, k * this.blksize));
-    const cached = this.cache.get(k);
-    if (cached) return Promise.resolve(cached);
-    const next = this.chain.then(async () => {
-      while (this.nextToRead <= k) this.cache.set(this.nextToRead++, await this.readBlock());
-      const block = this.cache.get(k);
-      if (!block) throw new Error(`block ${k} was already released`);
-      return block;
-    });
-    this.chain = next.catch(() => undefined);
-    return next;
+    if (Buffer.isBuffer(file)) return file.subarray((k - 1) * this.blksize, k * this.blksize);
+    return this.cache.get(k);
+  }
+
+  /** Resolves with block k once it has been read; rejects on a read error or a block already released. */
+  async get(k: number): Promise<Buffer> {
+    for (;;) {
+      const block = this.peek(k);
+      if (block) return block;
+      if (this.failure) throw this.failure;
+      if (k < this.nextToRead) throw new Error(`block ${k} was already released`);
+      this.prefetch(k);
+      await new Promise<void>((resolve) => this.waiters.add(resolve));
+    }
+  }
+
+  /** Starts reading (in the background) every block up to `upTo`. */
+  prefetch(upTo: number): void {
+    if (Buffer.isBuffer(this.file)) return;
+    this.readTarget = Math.max(this.readTarget, Math.min(upTo, this.last));
+    if (!this.reading && !this.failure && this.nextToRead <= this.readTarget) void this.pump();
   }
 
   /** Blocks up to `block` are acknowledged and will never be resent. */
   release(block: number): void {
-    for (const k of this.cache.keys()) if (k <= block) this.cache.delete(k);
+    for (const k of this.cache.keys()) {
+      if (k > block) break; // inserted in block order
+      this.cache.delete(k);
+    }
   }
 
   close(): void {
+    this.failure ??= new Error('transfer ended');
     this.stream?.destroy();
+    this.wake();
+  }
+
+  private async pump(): Promise<void> {
+    this.reading = true;
+    try {
+      while (this.nextToRead <= this.readTarget) {
+        const block = await this.readBlock();
+        this.cache.set(this.nextToRead++, block);
+        this.wake();
+      }
+    } catch (err) {
+      this.failure = err as Error;
+    } finally {
+      this.reading = false;
+      this.wake();
+    }
+  }
+
+  private wake(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) w();
   }
 
   private async readBlock(): Promise<Buffer> {
@@ -134,7 +181,7 @@ export class Transfer {
     this.size = fileSize(s.file);
     // a file that is an exact multiple of blksize ends with a zero-length block
     this.last = Math.floor(this.size / s.negotiated.blksize) + 1;
-    this.blocks = new BlockSource(s.file, this.size, s.negotiated.blksize);
+    this.blocks = new BlockSource(s.file, this.size, s.negotiated.blksize, this.last);
     this.acked = Object.keys(s.negotiated.oack).length > 0 ? -1 : 0;
     this.timeoutMs = s.negotiated.timeoutMs ?? s.timeoutMs;
   }
@@ -216,24 +263,38 @@ export class Transfer {
   private async sendWindow(from: number): Promise<void> {
     const generation = ++this.generation; // a newer window (ACK or timeout) supersedes this one
     this.arm();
-    const to = Math.min(this.acked + this.s.negotiated.windowsize, this.last);
+    const { blksize, windowsize } = this.s.negotiated;
+    const to = Math.min(this.acked + windowsize, this.last);
+    // the window after this one is read while the client works through this one
+    this.blocks.prefetch(to + windowsize);
     for (let k = from; k <= to; k++) {
-      let payload: Buffer;
-      try {
-        payload = await this.blocks.get(k);
-      } catch (err) {
-        this.abort(`read error: ${(err as Error).message}`);
-        return;
+      let payload = this.blocks.peek(k);
+      if (!payload) {
+        try {
+          payload = await this.blocks.get(k);
+        } catch (err) {
+          this.abort(`read error: ${(err as Error).message}`);
+          return;
+        }
+        if (generation !== this.generation || this.finished) return;
       }
-      if (generation !== this.generation || this.finished) return;
-      if (k < this.last && payload.length < this.s.negotiated.blksize) {
+      if (k < this.last && payload.length < blksize) {
         this.abort('file shorter than its announced size');
         return;
       }
-      this.send(encodeData(k, payload));
+      this.sendData(k, payload);
       if (k <= this.sent) this.retransmits++;
       else this.sent = k;
     }
+  }
+
+  /**
+   * DATA goes out as header + payload in one sendmsg (no copy of the block), without a completion callback (one
+   * nextTick less per packet): a failed send is a lost packet, and the retransmission timer already covers loss.
+   */
+  private sendData(block: number, payload: Buffer): void {
+    this.packets++;
+    this.s.socket.send([encodeDataHeader(block), payload], this.s.client.port, this.s.client.address);
   }
 
   private send(packet: Buffer, then?: () => void): void {

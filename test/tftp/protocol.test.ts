@@ -13,7 +13,7 @@ import {
   startTftpServer,
   type TftpServer,
 } from '../../netboot/tftp/index.ts';
-import { encodeAck, encodeError, encodeRequest, OP } from '../../netboot/tftp/packet.ts';
+import { encodeAck, encodeError, encodeRequest, negotiate, OP } from '../../netboot/tftp/packet.ts';
 import { blockOf, errorText, makeFiles, opcode, RawSocket, rawFetch } from './helpers.ts';
 
 /** Sends one request and returns the first answer (code + text for an ERROR). */
@@ -217,6 +217,40 @@ describe('tftp protocol (raw client)', () => {
       client.close();
     }
     assert.equal(server.stats().started, startedBefore + 1);
+  });
+
+  test('the window is shrunk so blksize × windowsize stays within maxWindowBytes', async () => {
+    const limits = { maxBlksize: 65464, maxWindowsize: 16, maxWindowBytes: 64 * 1024 };
+    const ask = (blksize: number, windowsize: number) =>
+      negotiate(
+        new Map([
+          ['blksize', String(blksize)],
+          ['windowsize', String(windowsize)],
+        ]),
+        1,
+        limits,
+      ).oack;
+    assert.deepEqual(ask(8192, 16), { blksize: 8192, windowsize: 8 });
+    assert.deepEqual(ask(1468, 16), { blksize: 1468, windowsize: 16 }); // what PXE asks for is not cut
+    assert.deepEqual(ask(512, 16), { blksize: 512, windowsize: 16 });
+    assert.deepEqual(ask(65464, 16), { blksize: 65464, windowsize: 1 }); // never below one block
+    assert.deepEqual(ask(8192, 4), { blksize: 8192, windowsize: 4 }); // a smaller request is kept
+
+    // end to end with the server's default cap: the OACK carries the smaller window and the client follows it
+    const wide = await startTftpServer({
+      address: '127.0.0.1',
+      port: 0,
+      maxBlksize: 8192,
+      resolve: dirResolver(files.dir),
+    });
+    try {
+      const got = await rawFetch(wide.port, 'file.bin', { options: { blksize: 8192, windowsize: 16 } });
+      assert.deepEqual(got.oack, { blksize: '8192', windowsize: '8' });
+      assert.ok(got.data.equals(files.files['file.bin']));
+      assert.equal(wide.stats().retransmits, 0);
+    } finally {
+      await wide.close();
+    }
   });
 
   test('options: OACK only for accepted options, capped values, invalid values ignored, ACK 0 starts data', async () => {
