@@ -182,7 +182,9 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       return refuse(client, ERR.UNDEFINED, 'internal error: invalid file size');
     }
     const negotiated = negotiate(opts, size, limits);
-    const socket = dgram.createSocket({ type });
+    // the client's address is always the IP literal the request came from: resolving it on every send (the
+    // default lookup goes through dns.lookup and a nextTick per packet) buys nothing
+    const socket = dgram.createSocket({ type, lookup: (host, _opts, done) => done(null, host, family) });
     slot.closed = new Promise((r) => socket.once('close', () => r()));
     try {
       await bindSocket(socket, address, 0); // the transfer's own TID

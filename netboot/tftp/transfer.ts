@@ -172,6 +172,7 @@ export class Transfer {
   private generation = 0;
   private silentRounds = 0;
   private timer?: NodeJS.Timeout;
+  private timerWait = 0;
   private finished = false;
   private packets = 0;
   private retransmits = 0;
@@ -250,8 +251,14 @@ export class Transfer {
    * client's own timeout, the client re-sends its ACK.
    */
   private arm(): void {
-    clearTimeout(this.timer);
     const wait = Math.min(this.timeoutMs * 2 ** this.silentRounds, Math.max(this.timeoutMs, MAX_BACKOFF_MS));
+    // lock-step re-arms once per block: restarting the same timer is cheaper than a new one each time
+    if (this.timer && wait === this.timerWait) {
+      this.timer.refresh();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timerWait = wait;
     this.timer = setTimeout(() => this.onTimeout(), wait);
   }
 
