@@ -160,7 +160,9 @@ export async function startTftpPeer(
   return { name: peer, pid: child.pid, port, stop: () => stopChild(child) };
 }
 
-/** nginx serving `root` on address:port with Debian's defaults that matter (sendfile on, workers = cores). */
+/** nginx serving `root` on address:port with Debian's defaults that matter (sendfile on, workers = cores), except
+ *  tcp_nopush: Debian turns it on, and on loopback it holds back the end of small responses (64 KiB Range requests
+ *  at ~4,700 req/s with nginx idle, against ~30,000–45,000 without it): the peer is measured at its best. */
 export async function startNginx(
   dir: string,
   address: string,
@@ -180,7 +182,7 @@ export async function startNginx(
       'events { worker_connections 1024; }',
       'http {',
       '  include /etc/nginx/mime.types;',
-      '  sendfile on; tcp_nopush on; keepalive_requests 100000;',
+      '  sendfile on; tcp_nopush off; keepalive_requests 100000;',
       '  access_log off;',
       `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;`,
       `  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
