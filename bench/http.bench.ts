@@ -1,4 +1,5 @@
-// HTTP benchmark (run: node --import tsx bench/http.bench.ts [--quick]; as root for nginx).
+// HTTP benchmark (run: node --import tsx bench/http.bench.ts [--quick] [--only WORDS]; as root for nginx).
+// --only range,kernel runs only the cases whose name contains one of the words (case-insensitive).
 // 64 parallel connections (wrk) fetch the test ISO's kernel, initrd and package files — whole, and as 64 KiB Range
 // requests at varying offsets (dnf reads rpm headers that way) — from
 //   pxeflow's HTTP server (its own process, files read straight out of the ISO by byte range), and
@@ -14,6 +15,10 @@ const CONNECTIONS = 64;
 const THREADS = Number(process.env.BENCH_HTTP_THREADS ?? 2);
 const DURATION_S = Number(process.env.BENCH_HTTP_SECONDS ?? (QUICK ? 4 : 10));
 const RANGE_BYTES = 64 * 1024;
+const ONLY = (() => {
+  const i = process.argv.indexOf('--only');
+  return i >= 0 ? (process.argv[i + 1] ?? '').toLowerCase().split(',').filter(Boolean) : undefined;
+})();
 
 interface Case {
   name: string;
@@ -87,7 +92,7 @@ async function main(): Promise<void> {
     ];
     const sizeOf = async (p: string) => (await stat(join(root, 'image', image.version, p))).size;
     const pkgSizes = await Promise.all(packages.map(sizeOf));
-    const cases: Case[] = [
+    const allCases: Case[] = [
       {
         name: `kernel (${r((await sizeOf(image.kernel)) / 1e6, 1)} MB)`,
         paths: [`${prefix}/${image.kernel}`],
@@ -106,6 +111,7 @@ async function main(): Promise<void> {
         ranged: { sizes: pkgSizes },
       },
     ];
+    const cases = allCases.filter((c) => !ONLY || ONLY.some((w) => c.name.toLowerCase().includes(w)));
     await mkdir(join(work, 'scripts'), { recursive: true });
     const starters: Array<[string, () => Promise<RunningServer>]> = [
       [
@@ -125,14 +131,24 @@ async function main(): Promise<void> {
       ],
       ['nginx', async () => startNginx(join(work, 'nginx'), '127.0.0.1', 18000 + (process.pid % 1000), root)],
     ];
-    for (const [name, start] of starters) {
-      const server = await start();
-      const group = await cpuGroup(`http-${name}`);
-      await group.add(server.pid);
-      try {
-        for (const [i, c] of cases.entries()) {
-          const script = join(work, 'scripts', `case-${i}.lua`);
-          await writeFile(script, wrkScript(c));
+    // both servers run side by side and take turns case by case, so a case's two figures are measured minutes
+    // (not a whole pass) apart: on a shared machine, background load then weighs on both alike
+    const running: Array<{
+      name: string;
+      server: RunningServer;
+      group: Awaited<ReturnType<typeof cpuGroup>>;
+    }> = [];
+    try {
+      for (const [name, start] of starters) {
+        const server = await start();
+        const group = await cpuGroup(`http-${name}`);
+        running.push({ name, server, group });
+        await group.add(server.pid);
+      }
+      for (const [i, c] of cases.entries()) {
+        const script = join(work, 'scripts', `case-${i}.lua`);
+        await writeFile(script, wrkScript(c));
+        for (const { name, server, group } of running) {
           const url = `http://127.0.0.1:${server.port}`;
           await runWrk(script, url, 1); // warm-up: page cache, JIT, connections
           const cpu0 = await group.seconds();
@@ -144,7 +160,9 @@ async function main(): Promise<void> {
               `p99 ${w.p99Ms.toFixed(1)} ms, errors ${w.errors}, non-2xx ${w.non2xx}, cpu ${cpuS.toFixed(2)} s`,
           );
         }
-      } finally {
+      }
+    } finally {
+      for (const { server, group } of running) {
         await server.stop();
         await group.close();
       }
