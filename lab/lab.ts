@@ -92,7 +92,9 @@ async function controllerChild(config: ControllerConfig, logFile: string): Promi
   let child: ResultPromise | undefined;
   const start = async () => {
     // secrets reach the child through its environment (inherited), never its argv
-    const c = execa(process.execPath, ['--import', 'tsx', RUN_CONTROLLER, configFile], {
+    // PXEFLOW_LAB_CONTROLLER_NODE_ARGS: extra Node flags for profiling (e.g. --cpu-prof; NODE_OPTIONS refuses it)
+    const extra = process.env.PXEFLOW_LAB_CONTROLLER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const c = execa(process.execPath, [...extra, '--import', 'tsx', RUN_CONTROLLER, configFile], {
       stdin: 'ignore',
       stdout: 'pipe',
       stderr: { file: logFile, append: true },

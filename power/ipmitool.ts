@@ -38,6 +38,7 @@ import {
   powerControlAccepted,
 } from './ipmitool-output.ts';
 import { type BmcLimiter, type KeyedMutex, sharedBmcLimiter, sharedBmcMutex } from './limit.ts';
+import { type SpawnServer, sharedSpawnServer } from './spawn-server.ts';
 
 /** One ipmitool process, as reported to `onCall` (no secret in it). */
 export interface IpmitoolCallEvent {
@@ -70,6 +71,8 @@ export interface IpmitoolOptions {
   limiter?: BmcLimiter;
   /** per-BMC serialization (default: the shared one) */
   mutex?: KeyedMutex;
+  /** where ipmitool processes are started (default: the shared small helper process, see spawn-server.ts) */
+  spawner?: SpawnServer;
   onCall?: (event: IpmitoolCallEvent) => void;
 }
 
@@ -81,7 +84,8 @@ interface RunResult {
 export class IpmitoolDriver implements PowerDriver {
   readonly name: string;
   private readonly target: BmcTarget;
-  private readonly opts: Required<Omit<IpmitoolOptions, 'onCall' | 'limiter' | 'mutex'>>;
+  private readonly opts: Required<Omit<IpmitoolOptions, 'onCall' | 'limiter' | 'mutex' | 'spawner'>>;
+  private readonly spawner: SpawnServer;
   private readonly limiter: BmcLimiter;
   private readonly mutex: KeyedMutex;
   private readonly onCall?: (event: IpmitoolCallEvent) => void;
@@ -107,6 +111,7 @@ export class IpmitoolDriver implements PowerDriver {
     };
     this.limiter = options.limiter ?? sharedBmcLimiter();
     this.mutex = options.mutex ?? sharedBmcMutex();
+    this.spawner = options.spawner ?? sharedSpawnServer();
     this.onCall = options.onCall;
   }
 
@@ -261,18 +266,16 @@ export class IpmitoolDriver implements PowerDriver {
         durationMs: performance.now() - started,
         outcome,
       });
-    const result = await execa(this.opts.ipmitoolPath, args, {
+    const result = await this.spawner.run({
+      file: this.opts.ipmitoolPath,
+      args,
       // Only what ipmitool needs: no inherited secrets, C locale for stable output.
       env: {
         PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
         LC_ALL: 'C',
         IPMITOOL_PASSWORD: t.password,
       },
-      extendEnv: false,
-      stdin: 'ignore',
-      reject: false,
-      timeout: this.opts.killTimeoutMs,
-      killSignal: 'SIGKILL',
+      timeoutMs: this.opts.killTimeoutMs,
     });
     const stdout = typeof result.stdout === 'string' ? result.stdout : '';
     const stderr = typeof result.stderr === 'string' ? result.stderr : '';
@@ -283,7 +286,10 @@ export class IpmitoolDriver implements PowerDriver {
         `no answer within ${this.opts.killTimeoutMs} ms (ipmitool killed)`,
       );
     } else if (result.exitCode === undefined) {
-      error = new BmcConfigError(this.ctx(operation), `cannot run ${this.opts.ipmitoolPath}`);
+      error = new BmcConfigError(
+        this.ctx(operation),
+        `cannot run ${this.opts.ipmitoolPath}${result.error ? `: ${result.error}` : ''}`,
+      );
     } else if (result.exitCode !== 0) {
       error = this.classify(operation, stdout, stderr);
     } else {
