@@ -115,16 +115,19 @@ test('five nodes: success, failure then success on retry, and a node that never 
       await Worker.runReplayHistory({ workflowBundle: bundle }, history, workflowId);
       const child = await t.client.workflow.getHandle(`${workflowId}/${name(2)}`).fetchHistory();
       await Worker.runReplayHistory({ workflowBundle: bundle }, child, `${workflowId}/${name(2)}`);
-      if (process.env.PXEFLOW_RECORD_HISTORIES) {
-        // refresh the committed fixtures that test/workflows/replay.test.ts replays against future code
+      const tag = process.env.PXEFLOW_RECORD_HISTORIES;
+      if (tag) {
+        // add fixtures that test/workflows/replay.test.ts replays against future code; histories of earlier
+        // code stay (a running install may have been recorded by any version): PXEFLOW_RECORD_HISTORIES=<tag>
         const dirOut = new URL('../fixtures/histories/', import.meta.url).pathname;
         await mkdir(dirOut, { recursive: true });
-        await writeFile(`${dirOut}cluster-install.json`, historyToJSON(history));
-        await writeFile(`${dirOut}node-install-retry.json`, historyToJSON(child));
-        await writeFile(
-          `${dirOut}index.json`,
-          JSON.stringify({ 'cluster-install.json': workflowId, 'node-install-retry.json': `${workflowId}/${name(2)}` }),
-        );
+        const index = JSON.parse(await readFile(`${dirOut}index.json`, 'utf8').catch(() => '{}'));
+        const suffix = tag === '1' ? '' : `-${tag}`;
+        await writeFile(`${dirOut}cluster-install${suffix}.json`, historyToJSON(history));
+        await writeFile(`${dirOut}node-install-retry${suffix}.json`, historyToJSON(child));
+        index[`cluster-install${suffix}.json`] = workflowId;
+        index[`node-install-retry${suffix}.json`] = `${workflowId}/${name(2)}`;
+        await writeFile(`${dirOut}index.json`, JSON.stringify(index, null, 2));
       }
     },
   );

@@ -1,5 +1,6 @@
 // Determinism across versions: histories recorded from a real lab install (test/fixtures/histories, refreshed by
-// `PXEFLOW_RECORD_HISTORIES=1 node --import tsx --test test/e2e/install.test.ts`) must replay against today's
+// `PXEFLOW_RECORD_HISTORIES=<tag> node --import tsx --test test/e2e/install.test.ts`, which adds <name>-<tag>.json
+// next to the older ones) must replay against today's
 // workflow code. A change that breaks them needs `patched()` — running installs would otherwise fail on replay.
 import { readdir, readFile } from 'node:fs/promises';
 import { test } from 'node:test';
