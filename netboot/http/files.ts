@@ -5,7 +5,7 @@
 // Fast path: a source that also offers reader() (the ISO source) has its bodies copied by positional reads on
 // one shared descriptor into pooled 1 MiB buffers, written straight to the socket (reply.hijack()) one chunk
 // at a time: no stream, no open/close, no fresh buffer per request. Any other FileSource is streamed.
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import rangeParser from 'range-parser';
 import type { FileSource } from '../types.ts';
@@ -21,15 +21,23 @@ export interface PositionalReader {
     position: number,
     cb: (err: NodeJS.ErrnoException | Error | null, bytesRead: number) => void,
   ): void;
+  /** the same read done at once on the calling thread (blocks it: see syncReads); returns the bytes read */
+  readSync(buf: Buffer, length: number, position: number): number;
   release(): void;
 }
 
 /** A FileSource that can also hand out positional readers (undefined: no such file). */
 export interface PositionalFileSource {
   reader(path: string): Promise<PositionalReader | undefined>;
+  /**
+   * reader() without waiting, when the source can vouch for the file right now (its check done synchronously,
+   * its descriptor already open); undefined when it cannot — absent file, changed ISO, nothing open yet — and
+   * the caller takes reader(), which gives the authoritative answer.
+   */
+  readerNow(path: string): PositionalReader | undefined;
 }
 
-function hasReader(source: FileSource): source is FileSource & PositionalFileSource {
+export function hasReader(source: FileSource): source is FileSource & PositionalFileSource {
   return typeof (source as Partial<PositionalFileSource>).reader === 'function';
 }
 
@@ -76,9 +84,9 @@ class BufferPool {
 }
 const TRIM_MS = 30_000;
 export const bufferPools = { small: new BufferPool(SMALL_CHUNK, 256), large: new BufferPool(BODY_CHUNK, 64) };
-const takeBuffer = (length: number): Buffer =>
+export const takeBuffer = (length: number): Buffer =>
   length <= SMALL_CHUNK ? bufferPools.small.take() : bufferPools.large.take();
-const giveBuffer = (buf: Buffer): void =>
+export const giveBuffer = (buf: Buffer): void =>
   (buf.length === SMALL_CHUNK ? bufferPools.small : bufferPools.large).give(buf);
 
 /**
@@ -167,7 +175,7 @@ const CONTENT_TYPES: Record<string, string> = {
   cfg: 'text/plain; charset=utf-8',
 };
 
-function contentType(path: string): string {
+export function contentType(path: string): string {
   const name = path.slice(path.lastIndexOf('/') + 1);
   const ext = name.includes('.') ? name.slice(name.lastIndexOf('.') + 1).toLowerCase() : '';
   return CONTENT_TYPES[ext] ?? 'application/octet-stream';
@@ -180,26 +188,78 @@ function etagMatches(header: string, etag: string): boolean {
     .some((t) => t === '*' || t === etag);
 }
 
-function notModified(req: FastifyRequest, etag: string, mtimeMs: number): boolean {
-  const inm = req.headers['if-none-match'];
+function notModified(headers: IncomingHttpHeaders, etag: string, mtimeMs: number): boolean {
+  const inm = headers['if-none-match'];
   if (typeof inm === 'string') return etagMatches(inm, etag); // If-None-Match wins over If-Modified-Since
-  const ims = req.headers['if-modified-since'];
+  const ims = headers['if-modified-since'];
   if (typeof ims !== 'string') return false;
   const since = Date.parse(ims);
   return !Number.isNaN(since) && Math.floor(mtimeMs / 1000) <= Math.floor(since / 1000);
 }
 
 /** If-Range: honour the Range only if the validator still matches (strong ETag or exact date). */
-function rangeStillValid(req: FastifyRequest, etag: string, lastModified: string): boolean {
-  const ifRange = req.headers['if-range'];
+function rangeStillValid(headers: IncomingHttpHeaders, etag: string, lastModified: string): boolean {
+  const ifRange = headers['if-range'];
   if (typeof ifRange !== 'string') return true;
   return ifRange.startsWith('"') ? ifRange === etag : ifRange === lastModified;
 }
 
+/** What to answer for a file: the status, validators and the body's byte span. */
+export interface ResponsePlan {
+  status: 200 | 206 | 304 | 416;
+  etag: string;
+  lastModified: string;
+  /** the body is bytes [start, start + length) of the file (200, 206) */
+  start: number;
+  length: number;
+  /** 206: the range sent; 416: `bytes *\/size` */
+  contentRange?: string;
+}
+
+let lastModifiedCache = { seconds: Number.NaN, text: '' };
+function httpDate(mtimeMs: number): string {
+  const seconds = Math.floor(mtimeMs / 1000);
+  if (seconds !== lastModifiedCache.seconds)
+    lastModifiedCache = { seconds, text: new Date(seconds * 1000).toUTCString() };
+  return lastModifiedCache.text;
+}
+
 /**
- * Replies with `path` from `source`; returns the HTTP status sent. Multiple ranges are answered with the
- * whole file (allowed by RFC 9110 §14.2; installers never ask for multipart ranges).
+ * The HTTP rules for one file (RFC 9110 §13-14), shared by serveFile and the image fast path. Multiple ranges
+ * are answered with the whole file (allowed by RFC 9110 §14.2; installers never ask for multipart ranges).
  */
+export function planResponse(
+  headers: IncomingHttpHeaders,
+  stat: { size: number; mtimeMs: number },
+): ResponsePlan {
+  const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
+  const lastModified = httpDate(stat.mtimeMs);
+  const plan: ResponsePlan = { status: 200, etag, lastModified, start: 0, length: stat.size };
+  if (notModified(headers, etag, stat.mtimeMs)) {
+    plan.status = 304;
+    plan.length = 0;
+    return plan;
+  }
+  const rangeHeader = headers.range;
+  if (typeof rangeHeader === 'string' && rangeStillValid(headers, etag, lastModified)) {
+    const parsed = rangeParser(stat.size, rangeHeader, { combine: true });
+    if (parsed === -1) {
+      plan.status = 416;
+      plan.length = 0;
+      plan.contentRange = `bytes */${stat.size}`;
+    } else if (parsed !== -2 && parsed.type === 'bytes' && parsed.length === 1) {
+      const { start, end } = parsed[0];
+      plan.status = 206;
+      plan.start = start;
+      plan.length = end - start + 1;
+      plan.contentRange = `bytes ${start}-${end}/${stat.size}`;
+    }
+    // a malformed Range header is ignored (RFC 9110 §14.2): the whole file follows
+  }
+  return plan;
+}
+
+/** Replies with `path` from `source`; returns the HTTP status sent. */
 export async function serveFile(
   req: FastifyRequest,
   reply: FastifyReply,
@@ -218,39 +278,22 @@ export async function serveFile(
     reply.code(404).send({ error: 'not found' });
     return 404;
   }
-  const etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
-  const lastModified = new Date(Math.floor(stat.mtimeMs / 1000) * 1000).toUTCString();
-  reply.header('accept-ranges', 'bytes').header('etag', etag).header('last-modified', lastModified);
-
-  let range: { start: number; end: number } | undefined;
-  let status = 200;
-  if (notModified(req, etag, stat.mtimeMs)) {
-    status = 304;
-  } else {
-    const rangeHeader = req.headers.range;
-    if (typeof rangeHeader === 'string' && rangeStillValid(req, etag, lastModified)) {
-      const parsed = rangeParser(stat.size, rangeHeader, { combine: true });
-      if (parsed === -1) status = 416;
-      else if (parsed !== -2 && parsed.type === 'bytes' && parsed.length === 1) range = parsed[0];
-      // a malformed Range header is ignored (RFC 9110 §14.2): the whole file follows
-    }
-  }
-  if (status === 304) {
+  const plan = planResponse(req.headers, stat);
+  reply.header('accept-ranges', 'bytes').header('etag', plan.etag).header('last-modified', plan.lastModified);
+  if (plan.status === 304) {
     reader?.release();
     reply.code(304).send();
     return 304;
   }
-  if (status === 416) {
+  if (plan.status === 416) {
     reader?.release();
-    reply.code(416).header('content-range', `bytes */${stat.size}`).send({ error: 'range not satisfiable' });
+    reply.code(416).header('content-range', plan.contentRange).send({ error: 'range not satisfiable' });
     return 416;
   }
 
-  status = range ? 206 : 200;
-  const start = range ? range.start : 0;
-  const length = range ? range.end - range.start + 1 : stat.size;
+  const { status, start, length } = plan;
   reply.code(status).header('content-type', contentType(path)).header('content-length', String(length));
-  if (range) reply.header('content-range', `bytes ${range.start}-${range.end}/${stat.size}`);
+  if (plan.contentRange) reply.header('content-range', plan.contentRange);
   if (req.method === 'HEAD' || length === 0) {
     reader?.release();
     reply.send();
@@ -263,7 +306,7 @@ export async function serveFile(
       if (err) req.log.debug({ err: err.message }, 'file transfer ended early');
     });
   } else {
-    reply.send(source.open(path, range));
+    reply.send(source.open(path, status === 206 ? { start, end: start + length - 1 } : undefined));
   }
   return status;
 }

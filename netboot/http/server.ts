@@ -14,6 +14,7 @@
 // onStatus fails or another status for the node is in flight (curl --retry retries), 200 accepted — then
 // the token is revoked (a replay gets 403) and on success the node switches to local boot.
 // 5xx other than 503 only on a controller configuration error (kickstart values), never on client input.
+import { createServer } from 'node:http';
 import { isIP } from 'node:net';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -21,6 +22,7 @@ import { z } from 'zod';
 import { type BootContext, bootSpec, imageUrlPath, nodeUrls, renderIpxeScript } from '../boot-spec.ts';
 import type { MachineRegistry, TokenPurpose } from '../machines.ts';
 import type { BootEvent, BootPhase, FileSource, NetbootMachine } from '../types.ts';
+import { type FastPathLogger, imageFastPath } from './fast-path.ts';
 import { safeRelativePath, serveFile } from './files.ts';
 import { KickstartValueError, type KickstartSettings, renderKickstart } from './kickstart.ts';
 import { redactingSerializers, redactUrl } from './redact.ts';
@@ -71,6 +73,8 @@ export interface HttpServerHandle {
 }
 
 export const STATUS_BODY_LIMIT = 16 * 1024;
+/** fastify's router answers 404 for a longer parameter; the image fast path leaves those to it */
+const MAX_PARAM_LENGTH = 300;
 const statusBody = z.object({
   outcome: z.enum(['success', 'failure']),
   detail: z.string().max(2048).optional(),
@@ -89,12 +93,46 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)
     throw new Error(`http.port ${options.port}: not a TCP port`);
 
+  // Plain GETs of image files are answered before fastify sees them (fast-path.ts): the server is made here so
+  // its 'request' listener can try that first. It gets the settings fastify gives the servers it makes.
+  let closing = false;
+  let reqSeq = 0;
+  const genReqId = () => {
+    reqSeq = (reqSeq + 1) & 0x7fffffff;
+    return `req-${reqSeq.toString(36)}`; // fastify's default format
+  };
+  const fastPath = imageFastPath({
+    prefix: `/image/${image.version}/`,
+    source: image.source,
+    maxPathLength: MAX_PARAM_LENGTH,
+    onServed: (req, path, status, url) => emitImageEvent(req.socket.remoteAddress ?? '', url, path, status),
+    log: () => app.log as unknown as FastPathLogger,
+    nextReqId: genReqId,
+  });
+
   const app = Fastify({
     bodyLimit: STATUS_BODY_LIMIT,
     exposeHeadRoutes: false,
-    routerOptions: { maxParamLength: 300 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     return503OnClosing: true,
     forceCloseConnections: true,
+    genReqId,
+    serverFactory: (handler, opts) => {
+      const server = createServer(
+        fastPath
+          ? (req, res) => {
+              // a closing server answers 503 (fastify's return503OnClosing)
+              if (closing || !fastPath(req, res)) handler(req, res);
+            }
+          : handler,
+      );
+      // what fastify sets on a server it creates itself (lib/server.js)
+      const o = opts as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
+      if (o.keepAliveTimeout !== undefined) server.keepAliveTimeout = o.keepAliveTimeout;
+      if (o.requestTimeout !== undefined) server.requestTimeout = o.requestTimeout;
+      if (o.connectionTimeout !== undefined) server.setTimeout(o.connectionTimeout);
+      return server;
+    },
     ...(options.logger
       ? {
           loggerInstance: options.logger.child(
@@ -117,20 +155,55 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     bootContext,
   ); // fail fast on bad image paths
 
-  const emit = (
-    req: FastifyRequest,
+  const emitFrom = (
+    ip: string,
+    log: { warn(obj: object, msg: string): void },
     phase: BootPhase,
     machine: Readonly<NetbootMachine> | undefined,
     detail: BootEvent['detail'],
   ) => {
-    const event: BootEvent = { phase, at: Date.now(), ip: machine?.ip ?? clientIp(req), detail };
+    const event: BootEvent = { phase, at: Date.now(), ip: machine?.ip ?? ip, detail };
     if (machine) event.node = machine.name;
     if (machine?.mac) event.mac = machine.mac;
     try {
       options.onEvent?.(event);
     } catch (err) {
-      req.log.warn({ err }, 'boot event listener failed');
+      log.warn({ err }, 'boot event listener failed');
     }
+  };
+  const emit = (
+    req: FastifyRequest,
+    phase: BootPhase,
+    machine: Readonly<NetbootMachine> | undefined,
+    detail: BootEvent['detail'],
+  ) => emitFrom(clientIp(req), req.log, phase, machine, detail);
+  /** the event of an image file GET answered 2xx (from the fastify route or the fast path) */
+  const emitImageEvent = (
+    remoteAddress: string,
+    url: string,
+    path: string,
+    status: number,
+    log: { warn(obj: object, msg: string): void } = app.log,
+  ) => {
+    if (status >= 300) return;
+    const phase: BootPhase | undefined =
+      path === image.kernel
+        ? 'kernel'
+        : path === image.initrd
+          ? 'initrd'
+          : path.endsWith('.rpm')
+            ? 'packages'
+            : undefined;
+    if (!phase) return;
+    const ip = unmapIp(remoteAddress);
+    const urlPath = pathOfUrl(url);
+    emitFrom(
+      ip,
+      log,
+      phase,
+      machines.byIp(ip),
+      phase === 'packages' ? { path: urlPath, file: path } : { path: urlPath },
+    );
   };
 
   /** onRequest guard (before any body is read): 403 unless node and token match. */
@@ -142,7 +215,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   };
   const machineOf = (req: FastifyRequest) =>
     (req as FastifyRequest & { machine: Readonly<NetbootMachine> }).machine;
-  const pathOf = (req: FastifyRequest) => redactUrl(req.url.split('?')[0]).replace(/\/\[token\]$/, '');
+  const pathOfUrl = (url: string) => redactUrl(url.split('?')[0]).replace(/\/\[token\]$/, '');
+  const pathOf = (req: FastifyRequest) => pathOfUrl(req.url);
 
   app.setNotFoundHandler((_req, reply) => {
     reply.code(404).send({ error: 'not found' });
@@ -261,23 +335,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       const path = safeRelativePath(req.params['*']);
       if (path === undefined) return reply.code(400).send({ error: 'bad file path' });
       const status = await serveFile(req, reply, image.source, path);
-      if (req.method === 'GET' && status < 300) {
-        const phase: BootPhase | undefined =
-          path === image.kernel
-            ? 'kernel'
-            : path === image.initrd
-              ? 'initrd'
-              : path.endsWith('.rpm')
-                ? 'packages'
-                : undefined;
-        if (phase)
-          emit(
-            req,
-            phase,
-            machines.byIp(clientIp(req)),
-            phase === 'packages' ? { path: pathOf(req), file: path } : { path: pathOf(req) },
-          );
-      }
+      if (req.method === 'GET') emitImageEvent(req.ip, req.url, path, status, req.log);
       return reply;
     },
   });
@@ -287,7 +345,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const port = typeof bound === 'object' && bound ? bound.port : options.port;
   url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
   bootContext = makeBootContext(url, image, options.boot);
-  return { url, address, port, bootContext, close: () => app.close() };
+  return {
+    url,
+    address,
+    port,
+    bootContext,
+    close: () => {
+      closing = true;
+      return app.close();
+    },
+  };
 }
 
 function makeBootContext(baseUrl: string, image: HttpImage, boot: HttpServerOptions['boot']): BootContext {
@@ -307,5 +374,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 function clientIp(req: FastifyRequest): string {
-  return req.ip.startsWith('::ffff:') ? req.ip.slice(7) : req.ip;
+  return unmapIp(req.ip);
+}
+
+function unmapIp(ip: string): string {
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
