@@ -7,8 +7,10 @@
 // packet.ts, one transfer's state machine in transfer.ts, request handling and events here.
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { BootEvent, BootPhase } from '../types.ts';
 import { encodeError, ERR, MAX_REQUEST_BYTES, negotiate, parsePacket, TftpProtocolError } from './packet.ts';
+import { type JobHandlers, type PoolJob, type RunningTransfer, TransferPool } from './pool.ts';
 import { fileSize, type Peer, type TftpFile, Transfer, type TransferResult } from './transfer.ts';
 
 export type { Peer, TftpFile } from './transfer.ts';
@@ -50,6 +52,12 @@ export interface TftpServerOptions {
   retries?: number;
   /** concurrent transfers; more get ERROR 0 "server busy" (default 1000) */
   maxTransfers?: number;
+  /**
+   * worker threads that run the transfers (pool.ts); 0 runs them in the main thread. Default: the environment's
+   * PXEFLOW_TFTP_WORKERS, else min(4, available cores), and 0 on a single core. Sending is the server's cost
+   * under load and one thread cannot use a second core (bench/tftp.bench.ts, 32 clients).
+   */
+  workers?: number;
   logger?: TftpLogger;
 }
 
@@ -73,6 +81,22 @@ export interface TftpServer {
 }
 
 const silentLogger: TftpLogger = { debug() {}, info() {}, warn() {} };
+
+/** The default size of the transfer pool (see TftpServerOptions.workers). */
+export function defaultTftpWorkers(): number {
+  const env = process.env.PXEFLOW_TFTP_WORKERS;
+  if (env !== undefined && env.trim() !== '' && Number.isInteger(Number(env)) && Number(env) >= 0) {
+    return Number(env);
+  }
+  const cores = availableParallelism();
+  return cores > 1 ? Math.min(4, cores) : 0;
+}
+
+/** Internals for tests and diagnostics: the transfer pool's threads (empty when transfers run in-process). */
+export const TFTP_INTERNALS: unique symbol = Symbol('pxeflow.tftp.internals');
+export interface TftpInternals {
+  workers(): ReturnType<TransferPool['workers']>;
+}
 
 /**
  * Makes a client-supplied file name safe: backslashes count as separators, leading "/" and "." segments go,
@@ -124,13 +148,53 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   const logger = options.logger ?? silentLogger;
   const counters = { started: 0, completed: 0, failed: 0, refused: 0, packetsSent: 0, retransmits: 0 };
   /** client "address:port" → its transfer; a key is reserved while the resolver runs */
-  const active = new Map<string, { transfer?: Transfer; closed?: Promise<void> }>();
+  const active = new Map<string, { run?: RunningTransfer }>();
   let closing = false;
 
   const main = dgram.createSocket({ type });
   const port = await bindSocket(main, address, options.port ?? 69).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`TFTP: cannot bind ${address}:${options.port ?? 69}: ${describeBindError(err)}`);
   });
+  const workers = Math.max(0, Math.floor(options.workers ?? defaultTftpWorkers()));
+  let pool: TransferPool | undefined;
+  if (workers > 0) {
+    const debug = (logger as { isLevelEnabled?: (l: string) => boolean }).isLevelEnabled?.('debug') ?? true;
+    pool = new TransferPool(workers, address, family as 4 | 6, logger, debug);
+    if (!(await pool.start())) {
+      logger.warn({ workers }, 'tftp: transfer workers did not start; transfers run in the main thread');
+      pool = undefined;
+    }
+  }
+
+  /** One transfer in this thread: its own socket (TID), bound before the first packet. */
+  const runInline = (job: PoolJob, handlers: JobHandlers): RunningTransfer => {
+    // the client's address is always the IP literal the request came from: resolving it on every send (the
+    // default lookup goes through dns.lookup and a nextTick per packet) buys nothing
+    const socket = dgram.createSocket({ type, lookup: (host, _opts, done) => done(null, host, family) });
+    const ended = new Promise<void>((r) => socket.once('close', () => r()));
+    let transfer: Transfer | undefined;
+    let aborted: string | undefined;
+    bindSocket(socket, address, 0).then(
+      () => {
+        if (closing) return void socket.close();
+        transfer = new Transfer({ socket, ...job, logger, onDone: (r) => handlers.ended(r) });
+        handlers.started();
+        transfer.start();
+        if (aborted) transfer.abort(aborted);
+      },
+      (err: Error) => {
+        socket.close();
+        handlers.refused(err);
+      },
+    );
+    return {
+      abort: (reason) => {
+        if (transfer) transfer.abort(reason);
+        else aborted = reason;
+      },
+      ended,
+    };
+  };
 
   const emit = (path: string, client: Peer, detail: BootEvent['detail']) => {
     const phase = classify(path);
@@ -159,11 +223,14 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       return refuse(client, ERR.UNDEFINED, 'netascii mode is not supported; use octet');
     if (mode !== 'octet') return refuse(client, ERR.ILLEGAL_OPERATION, `unknown transfer mode "${mode}"`);
     const path = normalizeTftpPath(file);
-    const slot: { transfer?: Transfer; closed?: Promise<void> } = {};
+    const slot: { run?: RunningTransfer } = {};
     active.set(key, slot);
+    // (with workers) this client's earlier transfers report their end before this one starts
+    const synced = pool?.sync(client.address);
     let content: TftpFile | undefined;
     try {
       content = await resolve(path, client);
+      await synced;
     } catch (err) {
       active.delete(key);
       logger.warn({ path, client, err: (err as Error).message }, 'tftp: resolver failed');
@@ -181,44 +248,32 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       logger.warn({ path, size }, 'tftp: resolver returned an invalid size');
       return refuse(client, ERR.UNDEFINED, 'internal error: invalid file size');
     }
+    if (closing) return;
     const negotiated = negotiate(opts, size, limits);
-    // the client's address is always the IP literal the request came from: resolving it on every send (the
-    // default lookup goes through dns.lookup and a nextTick per packet) buys nothing
-    const socket = dgram.createSocket({ type, lookup: (host, _opts, done) => done(null, host, family) });
-    slot.closed = new Promise((r) => socket.once('close', () => r()));
-    try {
-      await bindSocket(socket, address, 0); // the transfer's own TID
-    } catch (err) {
-      active.delete(key);
-      socket.close();
-      logger.warn({ err: (err as Error).message }, 'tftp: cannot bind a transfer socket');
-      return refuse(client, ERR.UNDEFINED, 'server cannot open a transfer socket');
-    }
-    if (closing) return void socket.close();
     const detail = { blksize: negotiated.blksize, windowsize: negotiated.windowsize };
-    const onDone = (r: TransferResult) => {
-      active.delete(key);
-      counters.packetsSent += r.packets;
-      counters.retransmits += r.retransmits;
-      if (r.ok) counters.completed++;
-      else counters.failed++;
-      logger.debug({ path, client, ...r }, 'tftp: transfer ended');
-      emit(path, client, { ...detail, bytes: r.bytes, outcome: r.ok ? 'completed' : 'failed' });
+    const handlers: JobHandlers = {
+      // the transfer's own TID is bound; its first packet leaves now
+      started: () => {
+        counters.started++;
+        emit(path, client, { ...detail, bytes: size, outcome: 'started' });
+      },
+      refused: (err) => {
+        active.delete(key);
+        logger.warn({ err: err.message }, 'tftp: cannot bind a transfer socket');
+        refuse(client, ERR.UNDEFINED, 'server cannot open a transfer socket');
+      },
+      ended: (r: TransferResult) => {
+        active.delete(key);
+        counters.packetsSent += r.packets;
+        counters.retransmits += r.retransmits;
+        if (r.ok) counters.completed++;
+        else counters.failed++;
+        logger.debug({ path, client, ...r }, 'tftp: transfer ended');
+        emit(path, client, { ...detail, bytes: r.bytes, outcome: r.ok ? 'completed' : 'failed' });
+      },
     };
-    const transfer = new Transfer({
-      socket,
-      client,
-      file: content,
-      negotiated,
-      timeoutMs,
-      retries,
-      logger,
-      onDone,
-    });
-    slot.transfer = transfer;
-    counters.started++;
-    emit(path, client, { ...detail, bytes: size, outcome: 'started' });
-    transfer.start();
+    const job: PoolJob = { client, file: content, size, negotiated, timeoutMs, retries };
+    slot.run = pool?.usable ? pool.run(job, handlers) : runInline(job, handlers);
   };
 
   const onRequest = (msg: Buffer, client: Peer) => {
@@ -247,6 +302,7 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
   main.on('error', (err) => logger.warn({ err: err.message }, 'tftp: server socket error'));
   logger.info({ address, port }, 'tftp: listening');
 
+  const internals: TftpInternals = { workers: () => pool?.workers() ?? [] };
   return {
     address,
     port,
@@ -256,13 +312,16 @@ export async function startTftpServer(options: TftpServerOptions): Promise<TftpS
       closing = true;
       const waits: Promise<void>[] = [new Promise((r) => main.close(() => r()))];
       for (const slot of active.values()) {
-        slot.transfer?.abort('server shutting down');
-        if (slot.closed) waits.push(slot.closed);
+        if (!slot.run) continue;
+        slot.run.abort('server shutting down');
+        waits.push(slot.run.ended);
       }
+      if (pool) waits.push(pool.close());
       await Promise.all(waits);
       active.clear();
     },
-  };
+    [TFTP_INTERNALS]: internals,
+  } as TftpServer;
 }
 
 function bindSocket(socket: dgram.Socket, address: string, port: number): Promise<number> {

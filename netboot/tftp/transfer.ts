@@ -312,13 +312,26 @@ export class Transfer {
     });
   }
 
-  /** Ends the transfer once; `lastWords` (an ERROR packet) leaves before the socket closes. */
+  /**
+   * Ends the transfer once; `lastWords` (an ERROR packet) leaves before the socket closes. The end is reported
+   * before that packet is sent: in a worker thread the report is a message to the main thread, which then
+   * counts the transfer before a client that got the ERROR can ask the server about it.
+   */
   private finish(ok: boolean, reason?: string, lastWords?: Buffer): void {
     if (this.finished) return;
     this.finished = true;
     this.generation++;
     clearTimeout(this.timer);
     this.blocks.close();
+    const bytes = ok ? this.size : Math.min(this.size, Math.max(0, this.acked) * this.s.negotiated.blksize);
+    // the ERROR packet counts among the transfer's packets, as it always did
+    this.s.onDone({
+      ok,
+      reason,
+      bytes,
+      packets: this.packets + (lastWords ? 1 : 0),
+      retransmits: this.retransmits,
+    });
     const close = () => {
       try {
         this.s.socket.close();
@@ -328,7 +341,5 @@ export class Transfer {
     };
     if (lastWords) this.send(lastWords, close);
     else close();
-    const bytes = ok ? this.size : Math.min(this.size, Math.max(0, this.acked) * this.s.negotiated.blksize);
-    this.s.onDone({ ok, reason, bytes, packets: this.packets, retransmits: this.retransmits });
   }
 }
