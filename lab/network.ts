@@ -26,6 +26,9 @@ export interface ProvisioningNetwork {
   destroy(): Promise<void>;
 }
 
+/** nodes per bridge: below the kernel's 1,024 ports, with room for qemu taps and the leaf uplinks */
+const PORTS_PER_BRIDGE = 1000;
+
 /** Runs an `ip` script; on stdin, since a script for thousands of nodes exceeds the 128 KiB argv limit. */
 async function sh(script: string): Promise<void> {
   await execa('bash', ['-e'], { input: script });
@@ -68,6 +71,11 @@ export async function createProvisioningNetwork(
   const prefix = Number(subnet.split('/')[1]);
   const bridge = `pxf${id}br`;
   const nodes: LabNode[] = [];
+  const leaves: string[] = [];
+  const portBridge = (index: number) => {
+    const k = Math.floor((index - 1) / PORTS_PER_BRIDGE);
+    return k === 0 ? bridge : `pxf${id}l${k}`;
+  };
   // IPv6 on the bridge lets dnsmasq send router advertisements, so iPXE does not wait 13 s for one.
   const v6 = `fd00:${id}::1/64`;
   await sh(
@@ -98,6 +106,21 @@ export async function createProvisioningNetwork(
           hostIf: `pxf${id}h${index}`,
         };
         added.push(node);
+        const port = portBridge(index);
+        if (port !== bridge && !leaves.includes(port)) {
+          // a Linux bridge takes at most 1,024 ports (EXFULL beyond): nodes past the first 1,000 go on leaf
+          // bridges, each joined to the main one by a veth pair — one L2 segment, as behind a switch stack
+          const k = leaves.length + 1;
+          leaves.push(port);
+          lines.push(
+            `ip link add ${port} type bridge`,
+            `ip link set ${port} type bridge stp_state 0 forward_delay 0`,
+            `ip link add pxf${id}u${k} type veth peer name pxf${id}v${k}`,
+            `ip link set pxf${id}u${k} master ${bridge} up`,
+            `ip link set pxf${id}v${k} master ${port} up`,
+            `ip link set ${port} up`,
+          );
+        }
         lines.push(
           `ip netns add ${node.ns}`,
           // Simulated nodes speak IPv4 only. Without this each would take an address from the bridge's router
@@ -105,7 +128,7 @@ export async function createProvisioningNetwork(
           // (qemu nodes sit on taps on the bridge, not in this stack: iPXE still gets its RA.)
           `ip netns exec ${node.ns} sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1`,
           `ip link add ${node.hostIf} type veth peer name eth0 netns ${node.ns}`,
-          `ip link set ${node.hostIf} master ${bridge} up`,
+          `ip link set ${node.hostIf} master ${port} up`,
           `ip -n ${node.ns} link set lo up`,
           `ip -n ${node.ns} link set eth0 address ${node.mac} up`,
         );
@@ -122,7 +145,13 @@ export async function createProvisioningNetwork(
         `ip netns del ${n.ns} 2>/dev/null || true`,
         `ip link del ${n.hostIf} 2>/dev/null || true`,
       ]);
+      for (const [i, leaf] of leaves.entries())
+        lines.push(
+          `ip link del pxf${id}u${i + 1} 2>/dev/null || true`,
+          `ip link del ${leaf} 2>/dev/null || true`,
+        );
       lines.push(`ip link del ${bridge} 2>/dev/null || true`);
+      leaves.length = 0;
       await sh(lines.join('\n'));
       nodes.length = 0;
     },
