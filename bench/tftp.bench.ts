@@ -1,5 +1,5 @@
-// TFTP benchmark (run: node --import tsx bench/tftp.bench.ts [--quick] [--only CASES] [--inline]; as root).
-// --inline adds pxeflow with its transfers in the main thread (PXEFLOW_TFTP_WORKERS=0) beside the default worker
+// TFTP benchmark (run: node --import tsx bench/tftp.bench.ts [--quick] [--only CASES] [--pool]; as root).
+// --pool adds pxeflow with its transfers on a worker-thread pool (PXEFLOW_TFTP_WORKERS=min(4, cores)) beside the default main-thread
 // pool: a column to compare the two in one run (servers take turns case by case).
 // --only kernel/8192/16,bootloader/1408/1/32 runs only the settings whose file/blksize/win/clients/loss key starts
 // with one of the comma-separated prefixes (to measure one case against the peers without the whole run).
@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { createLossyLink, type LossyLink } from '../test/tftp/helpers.ts';
 import { type Cell, OUT_DIR, QUICK, r, ratio, startBench, cpuGroup } from './lib/report.ts';
+import { tftpPoolSizeForHost } from '../netboot/tftp/server.ts';
 import {
   extractIso,
   type RunningServer,
@@ -60,9 +61,9 @@ const ONLY = (() => {
   const i = process.argv.indexOf('--only');
   return i >= 0 ? (process.argv[i + 1] ?? '').split(',').filter(Boolean) : undefined;
 })();
-/** --inline: also pxeflow with its transfers in the main thread (no worker pool), for a same-run comparison */
-const INLINE = process.argv.includes('--inline');
-const INLINE_NAME = 'pxeflow-1thread';
+/** --pool: also pxeflow with its transfers on a worker-thread pool (opt-in), for a same-run comparison */
+const POOL = process.argv.includes('--pool');
+const POOL_NAME = 'pxeflow-pool';
 const settingKey = (s: Setting) => `${s.file}/${s.blksize}/${s.windowsize}/${s.clients}/${s.loss}`;
 
 function settings(): Setting[] {
@@ -185,7 +186,7 @@ function startServer(
   if (!name.startsWith('pxeflow')) return startTftpPeer(name as TftpPeer, link.hostAddress, port, root);
   const before = process.env.PXEFLOW_TFTP_WORKERS;
   // the child inherits the environment when it is spawned (synchronously, inside startPxeflowServer)
-  if (name === INLINE_NAME) process.env.PXEFLOW_TFTP_WORKERS = '0';
+  process.env.PXEFLOW_TFTP_WORKERS = name === POOL_NAME ? String(tftpPoolSizeForHost()) : '0';
   try {
     return startPxeflowServer('tftp', {
       address: link.hostAddress,
@@ -231,7 +232,7 @@ async function main(): Promise<void> {
     }
     // every server runs for the whole loss level, each on its own port, and they take turns case by case: a
     // case's figures are measured close together (other load on the machine shifts them alike)
-    const names = ['pxeflow', ...(INLINE ? [INLINE_NAME] : []), ...peers];
+    const names = ['pxeflow', ...(POOL ? [POOL_NAME] : []), ...peers];
     for (const loss of [0, 1] as const) {
       if (!settings().some((s) => s.loss === loss)) continue;
       const link = await createLossyLink(loss);
@@ -275,7 +276,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    report(bench, results, INLINE ? [INLINE_NAME, ...peers] : peers);
+    report(bench, results, POOL ? [POOL_NAME, ...peers] : peers);
   } catch (err) {
     bench.note(`failed: ${(err as Error).message ?? err}`);
     console.error(err);
@@ -317,7 +318,7 @@ function report(bench: Awaited<ReturnType<typeof startBench>>, results: CaseResu
         ),
       );
       if (!row[0]) continue;
-      // the best real peer (the main-thread pxeflow of --inline is no peer)
+      // the best real peer (the pool pxeflow of --pool is no peer)
       const best = Math.max(
         ...row.slice(1).map((x, i) => (servers[i + 1].startsWith('pxeflow') ? 0 : (x?.mbPerS ?? 0))),
       );
@@ -391,11 +392,12 @@ function report(bench: Awaited<ReturnType<typeof startBench>>, results: CaseResu
       'Single-client cases under loss are one sample each: whether a packet of a 74 KB transfer is dropped at all is luck.',
   );
   bench.reading(
-    'pxeflow runs its transfers on a pool of worker threads (min(4, cores)): the main thread keeps the well-known ' +
-      'port, resolving and the boot events, each worker sends for its share of the transfers. Sending is the cost ' +
-      'under load (the kernel’s sendmsg, which over a veth also does the receiver’s work), and one thread cannot use ' +
-      'a second core. Measured with --inline on 2 busy cores, 32 clients: 1.1–1.5× the main-thread server at ' +
-      'blksize 1408 × 16 and 8192 × 1, 1.0–1.4× at 512 × 16 (per-packet JavaScript cost stays), for ~10% more CPU.',
+    'pxeflow runs its transfers in its main thread by default (with iPXE, TFTP carries only the bootloader). ' +
+      'PXEFLOW_TFTP_WORKERS=N moves them to N worker threads (the main thread keeps the well-known port, resolving and ' +
+      'the boot events): sending is the cost under load (the kernel’s sendmsg, which over a veth also does the ' +
+      'receiver’s work), and one thread cannot use a second core. Measured with --pool on 2 busy cores, 32 clients: ' +
+      '1.1–1.5× the main-thread server at blksize 1408 × 16 and 8192 × 1, 1.0–1.4× at 512 × 16 (per-packet ' +
+      'JavaScript cost stays), for ~10% more CPU and ~30 MB per thread.',
   );
   bench.reading(
     '32 parallel clients share 2 cores with the 32 atftp client processes and the server; blksize 8192 needs IP ' +

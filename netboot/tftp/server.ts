@@ -54,8 +54,9 @@ export interface TftpServerOptions {
   maxTransfers?: number;
   /**
    * worker threads that run the transfers (pool.ts); 0 runs them in the main thread. Default: the environment's
-   * PXEFLOW_TFTP_WORKERS, else min(4, available cores), and 0 on a single core. Sending is the server's cost
-   * under load and one thread cannot use a second core (bench/tftp.bench.ts, 32 clients).
+   * PXEFLOW_TFTP_WORKERS, else 0. With iPXE (the default boot) TFTP carries only the ~80 KB bootloader per node,
+   * and each worker thread costs ~30 MB of controller memory; the pool pays off for legacy pxelinux (kernel and
+   * initrd over TFTP) with many nodes at once on a multi-core host: 1.1–1.5× at 32 clients (bench/tftp.bench.ts).
    */
   workers?: number;
   logger?: TftpLogger;
@@ -88,6 +89,11 @@ export function defaultTftpWorkers(): number {
   if (env !== undefined && env.trim() !== '' && Number.isInteger(Number(env)) && Number(env) >= 0) {
     return Number(env);
   }
+  return 0;
+}
+
+/** A pool size worth opting into on this host (PXEFLOW_TFTP_WORKERS): one thread per core, at most 4. */
+export function tftpPoolSizeForHost(): number {
   const cores = availableParallelism();
   return cores > 1 ? Math.min(4, cores) : 0;
 }
