@@ -87,7 +87,11 @@ export function isoFileSource(description: IsoSourceTarget): FileSource & Positi
   };
   const statThisTurn = (): Stats | undefined => {
     if (turnStat === null) {
-      turnStat = statSync(isoPath, { throwIfNoEntry: false });
+      try {
+        turnStat = statSync(isoPath, { throwIfNoEntry: false });
+      } catch {
+        turnStat = undefined; // EACCES, ENOTDIR...: unusable now; reader() gives the real answer
+      }
       setImmediate(endTurn);
     }
     return turnStat;

@@ -19,6 +19,7 @@ import {
   hasReader,
   planResponse,
   pumpBody,
+  type ResponsePlan,
   SMALL_CHUNK,
   safeRelativePath,
   takeBuffer,
@@ -121,7 +122,13 @@ export function imageFastPath(
     if (!syncReads.allowed(startedAt)) return false;
     const reader = source.readerNow(path);
     if (!reader) return false;
-    const plan = planResponse(req.headers, reader);
+    let plan: ResponsePlan;
+    try {
+      plan = planResponse(req.headers, reader);
+    } catch (err) {
+      reader.release();
+      throw err;
+    }
     const { status, start, length } = plan;
     if ((status !== 200 && status !== 206) || length === 0) {
       reader.release();

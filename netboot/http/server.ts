@@ -122,7 +122,20 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         fastPath
           ? (req, res) => {
               // a closing server answers 503 (fastify's return503OnClosing)
-              if (closing || !fastPath(req, res)) handler(req, res);
+              let answered = false;
+              if (!closing) {
+                try {
+                  answered = fastPath(req, res);
+                } catch (err) {
+                  // a throw in a 'request' listener would end the process: never from a client's request
+                  app.log.error({ err }, 'image fast path failed');
+                  if (res.headersSent) {
+                    res.destroy();
+                    return;
+                  }
+                }
+              }
+              if (!answered) handler(req, res);
             }
           : handler,
       );

@@ -356,6 +356,46 @@ describe('image fast path', () => {
     assert.ok(bufferPools.small.idle <= 256);
   });
 
+  it('a fast path that throws leaves the request to fastify and the process alive', async () => {
+    const st = await stat(isoPath);
+    const source = isoFileSource({ isoPath, isoSize: st.size, isoMtimeMs: st.mtimeMs });
+    let throws = 0;
+    const throwing: FileSource & PositionalFileSource = {
+      stat: (p) => source.stat(p),
+      open: (p, r) => source.open(p, r),
+      reader: (p) => source.reader(p),
+      readerNow: () => {
+        throws++;
+        throw new Error('boom');
+      },
+    };
+    const server = await startHttpServer({
+      address: '127.0.0.1',
+      port: 0,
+      machines,
+      image: {
+        version: VERSION,
+        source: throwing,
+        kernel: KERNEL,
+        initrd: INITRD,
+        repoRoot: '',
+      },
+      onStatus: async () => {},
+      kickstartVars: { rootPasswordHash: '', osDisk: 'sda' },
+    });
+    try {
+      const [r] = parseResponses(
+        await raw(server.port, lastly(get(`/image/${VERSION}/${RPM}`, 'Range: bytes=0-9\r\n'))),
+        ['GET'],
+      );
+      assert.equal(throws, 1);
+      assert.equal(r.status, 206);
+      assert.ok(r.body.equals(files[RPM].subarray(0, 10)));
+    } finally {
+      await server.close();
+    }
+  });
+
   it('sees an ISO changed on disk at once (404), and serves it again once restored', async () => {
     const base = `/image/${VERSION}`;
     const later = new Date(Date.now() + 60_000);
