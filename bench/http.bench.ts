@@ -207,15 +207,20 @@ async function main(): Promise<void> {
       'Everything runs on one 2-core machine: wrk, the server and the kernel’s loopback copy share the cores, so these are ' +
         'CPU-bound figures, not network ones (a 10 Gb/s NIC carries ~1,200 MB/s). nginx uses sendfile (no copy through user ' +
         'space) and a worker per core; pxeflow is one Node process that reads each byte range from one shared descriptor of ' +
-        'the ISO into pooled 1 MiB buffers (libuv thread pool) and writes them to the socket with backpressure — a copy ' +
+        'the ISO into pooled 1 MiB buffers (libuv thread pool; ≤ 64 KiB bodies in place) and writes them to the socket with backpressure — a copy ' +
         'through user space per chunk, so large files still cost it more CPU per GB than nginx.',
     );
     bench.reading(
-      'Small Range requests measure per-request overhead (HTTP parsing, fastify routing, path checks, the boot event per ' +
-        'package GET, headers, one thread-pool read) rather than bandwidth. Caveat on that row: nginx here runs with ' +
-        '`tcp_nopush on`, which holds back the tail of each small response (p99 ≈ 44 ms, nginx mostly idle); with ' +
-        '`tcp_nopush off` the same nginx answered ~45,000 req/s on this machine against pxeflow’s ~22,000 (≈ 0.5×), so the ' +
-        'Range ratio flatters pxeflow.',
+      'Small Range requests measure per-request cost rather than bandwidth. pxeflow answers plain GETs of image files ' +
+        'before fastify (netboot/http/fast-path.ts: no router, hooks or request/reply objects) and reads bodies ≤ 64 KiB ' +
+        'in place rather than through the thread pool (it backs off to the pool for a second after two slow reads in a ' +
+        'row). Per request its one event-loop thread then makes three syscalls — read of the request, pread of the range, ' +
+        'one writev of headers and body — and the pread and writev (a 64 KiB copy each and, on loopback, the receiving ' +
+        'side’s TCP work) take ~55 % of that thread; Node’s HTTP parser and response plumbing most of the rest. nginx does ' +
+        'the same kernel work without the copies (sendfile) in two worker processes, and with the cores shared (wrk, other ' +
+        'load) two processes get a larger share than one thread. Measured on a busy machine, same runs: ~1.3–1.5× the ' +
+        'requests/s of the previous fastify path, ~0.55–0.65× nginx (was ~0.4–0.5×). Closing the rest would take a second ' +
+        'serving thread or process (Node 20 has no SO_REUSEPORT; worker threads cannot own sockets) or sendfile.',
     );
   } catch (err) {
     bench.note(`failed: ${(err as Error).message ?? err}`);
