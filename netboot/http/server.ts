@@ -14,6 +14,9 @@
 // onStatus fails or another status for the node is in flight (curl --retry retries), 200 accepted — then
 // the token is revoked (a replay gets 403) and on success the node switches to local boot.
 // 5xx other than 503 only on a controller configuration error (kickstart values), never on client input.
+//
+// Plain GETs of image files that are answered 200/206 never reach fastify (fast-path.ts answers them from the
+// server's 'request' event with the same headers, events and log lines): a hook added to fastify does not see them.
 import { createServer } from 'node:http';
 import { isIP } from 'node:net';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
