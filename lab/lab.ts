@@ -3,6 +3,7 @@
 // it. The controller (Temporal worker + netboot services) runs in this process. One call up, one call down.
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { execa, type ResultPromise } from 'execa';
@@ -184,8 +185,14 @@ function tearDownOnSignals(): void {
     const onSignal = () => {
       void Promise.allSettled([...activeLabs].map((stop) => stop())).then(() => {
         process.off(sig, onSignal);
-        // nobody else handles it (e.g. the demo waits for Ctrl-C itself): die of the signal as we would have
-        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+        // Die of the signal, as without this handler — unless the program finishes by itself first (the demo
+        // waits for Ctrl-C and then prints its goodbye). Other listeners (execa's subprocess cleanup) do not
+        // end the process while one is left, so waiting for them would keep it alive forever.
+        setTimeout(() => {
+          process.kill(process.pid, sig);
+          // a listener that swallows it: exit as a shell reports a signal death (exit handlers still run)
+          setTimeout(() => process.exit(128 + constants.signals[sig]), 2000).unref();
+        }, 2000).unref();
       });
     };
     process.on(sig, onSignal);
@@ -253,7 +260,9 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
         const behaviour = opts.behaviours?.[nm] ?? opts.behaviours?.[String(n.index)] ?? 'success';
         const state = join(opts.stateDir, 'nodes', nm);
         const cmd = [
-          `mkdir -p ${state} && exec ip netns exec ${n.ns}`,
+          // nice 19: a real node has CPUs of its own; here hundreds of booting nodes share the cores with the
+          // controller and Temporal and would otherwise starve the orchestration under test (load ~250 at 2,000)
+          `mkdir -p ${state} && exec nice -n 19 ip netns exec ${n.ns}`,
           SIM_NODE,
           `--iface eth0 --mode ${opts.mode ?? 'ipxe'} --behaviour '${behaviour}' --state ${state}`,
           `--installer ${join(INSTALLER_DIR, 'pxeflow-install')} --delay ${opts.installSeconds ?? 1}`,

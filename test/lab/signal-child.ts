@@ -19,4 +19,6 @@ const lab = await startLab({
 });
 const bmcPids = lab.bmcs.bmcs.map((b) => b.simPid);
 console.log(JSON.stringify({ id: lab.id, controller: lab.controller.pid, bmcs: bmcPids }));
+// like execa's subprocess cleanup (signal-exit): another listener that does not end the process by itself
+if (process.env.OTHER_LISTENER) for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => {});
 setInterval(() => {}, 60_000);
