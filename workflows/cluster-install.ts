@@ -91,7 +91,9 @@ export interface InstallState {
   paused: boolean;
   intervalMs: number;
   maxBooting: number;
-  nodes: NodeRef[];
+  /** the node list in power-on order; left out when the spec lists the nodes (it is derived again from the spec,
+   *  which every run gets as its input: carrying it twice costs ~150 B per node of the 2 MB payload limit) */
+  nodes?: NodeRef[];
   /** names waiting for their power-on, in order */
   queue: string[];
   /** how many nodes of the original request are still in the queue (the power-on turn is held until 0) */
@@ -136,7 +138,7 @@ export async function ClusterInstall(
   let paused = c?.paused ?? false;
   let intervalMs = c?.intervalMs ?? spec.power.interval;
   let maxBooting = c?.maxBooting ?? spec.power.maxBooting;
-  let nodes: NodeRef[] = c?.nodes ?? [];
+  let nodes: NodeRef[] = c ? (c.nodes ?? specNodes(spec)) : [];
   const queue: string[] = [...(c?.queue ?? [])];
   let firstRound = c?.firstRound ?? 0;
   let started = c?.started ?? 0;
@@ -341,7 +343,8 @@ export async function ClusterInstall(
     paused,
     intervalMs,
     maxBooting,
-    nodes,
+    // runs recorded before carry the node list whatever its source
+    nodes: spec.nodes && patched('carry-no-spec-nodes') ? undefined : nodes,
     queue,
     firstRound,
     started,
@@ -375,8 +378,8 @@ export async function ClusterInstall(
       if (rootRef) refs.push({ what: 'kickstart root password hash', ref: rootRef });
       await act.checkSecrets(refs);
       const image = await imageAct.prepareImage({ version: spec.iso.version, library: spec.iso.library });
-      nodes = spec.nodes ? spec.nodes.map(toNodeRef) : await discovered(spec);
-      if (spec.power.order === 'bmc-address') nodes.sort((a, b) => ipKey(a.bmc) - ipKey(b.bmc));
+      nodes = spec.nodes ? specNodes(spec) : await discovered(spec);
+      if (!spec.nodes && spec.power.order === 'bmc-address') nodes.sort((a, b) => ipKey(a.bmc) - ipKey(b.bmc));
       await act.configureNetboot({ clusterId, spec, image });
       queue.push(...nodes.map((n) => n.name));
       firstRound = nodes.length;
@@ -552,6 +555,13 @@ function withResultEntries(dropped: TableEntry[], results: NodeResult[]): TableE
 
 function assertOpen(state: Progress['state'], what: string): void {
   if (state === 'done') throw new Error(`the install has finished: nothing to ${what}`);
+}
+
+/** The spec's nodes in power-on order. */
+function specNodes(spec: ClusterSpec): NodeRef[] {
+  const nodes = (spec.nodes ?? []).map(toNodeRef);
+  if (spec.power.order === 'bmc-address') nodes.sort((a, b) => ipKey(a.bmc) - ipKey(b.bmc));
+  return nodes;
 }
 
 function toNodeRef(n: NonNullable<ClusterSpec['nodes']>[number]): NodeRef {
