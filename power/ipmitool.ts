@@ -217,7 +217,14 @@ export class IpmitoolDriver implements PowerDriver {
   private async writeBootDevice(operation: string, device: BootDevice, options: BootDeviceOptions) {
     const flags = [...(options.once ? [] : ['persistent']), ...(options.uefi ? ['efiboot'] : [])];
     const args = ['chassis', 'bootdev', device, ...(flags.length ? [`options=${flags.join(',')}`] : [])];
-    const { stdout, stderr } = await this.run(operation, args);
+    let { stdout, stderr } = await this.run(operation, args);
+    if (!bootDeviceAccepted(stdout, stderr, device)) {
+      // Once more after a pause: a BMC answers "Error setting Chassis Boot Parameter" while a set-in-progress
+      // lock is held — by a retransmission of our own request when ipmitool's -N timer fired under load (seen
+      // with 250 nodes booting on 2 cores), or by another session. A BMC that really refuses refuses again.
+      await sleep(this.opts.retryDelayMs * 4);
+      ({ stdout, stderr } = await this.run(operation, args));
+    }
     if (!bootDeviceAccepted(stdout, stderr, device)) {
       throw new BmcCommandError(
         this.ctx(operation, stderr || stdout),

@@ -143,6 +143,29 @@ describe('ipmitool driver vs ipmi_sim', () => {
     }
   });
 
+  it('a boot device refused once (a set-in-progress lock) is set on the second try', async () => {
+    const bmc = lab.bmcs[3];
+    await bmc.setRejectBootDevice(true);
+    const calls: IpmitoolCallEvent[] = [];
+    let unlocked: Promise<void> | undefined;
+    const d = driverFor(3, {
+      onCall: (e) => {
+        calls.push(e);
+        // the lock goes away right after the first refusal (the driver waits ~1 s before its second try)
+        if (e.command[1] === 'bootdev' && !unlocked) unlocked = bmc.setRejectBootDevice(false);
+      },
+    });
+    try {
+      await d.setBootDevice('pxe', { once: true, uefi: false });
+      await unlocked;
+      assert.equal(calls.filter((c) => c.command[1] === 'bootdev').length, 2);
+      assert.equal(await bmc.bootDevice(), 'pxe');
+    } finally {
+      await bmc.setRejectBootDevice(false);
+      await d.setBootDevice('disk', { once: true, uefi: false }).catch(() => {});
+    }
+  });
+
   it('a wrong password is an auth error, not retried, and never shown', async () => {
     const bmc = lab.bmcs[0];
     const wrong = 'wrong-secret-1234';
