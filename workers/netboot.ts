@@ -28,7 +28,7 @@ import {
   type TftpServer,
 } from '../netboot/tftp/index.ts';
 import type { BootEvent, NetbootMachine } from '../netboot/types.ts';
-import { phaseSignal, statusSignal } from '../workflows/messages.ts';
+import { type PhaseSignal, phasesSignal, statusSignal } from '../workflows/messages.ts';
 import { type DhcpPort, startDhcpPort } from './dhcp-port.ts';
 
 export interface NetbootOptions {
@@ -81,6 +81,8 @@ export class NetbootServices implements NetbootControl {
   private dhcp: DhcpPort | undefined;
   private saving: Promise<void> = Promise.resolve();
   private readonly pending = new Map<string, Promise<void>>();
+  /** per node: boot phases not sent yet, waiting behind the node's signal in flight */
+  private readonly phaseBatches = new Map<string, PhaseSignal[]>();
 
   private constructor(private readonly opts: NetbootOptions) {}
 
@@ -308,9 +310,21 @@ export class NetbootServices implements NetbootControl {
     }
     if (event.phase === 'status') return; // statuses go through onStatus (durable hand-off)
     const signal = { phase: event.phase, at: event.at, mac: event.mac, ip: event.ip, detail: event.detail };
-    this.send(name, () =>
-      this.opts.client.workflow.getHandle(`${owner.clusterId}/${owner.node}`).signal(phaseSignal, signal),
-    );
+    const queued = this.phaseBatches.get(name);
+    if (queued) {
+      queued.push(signal); // a signal is waiting for its turn: this phase rides along
+      return;
+    }
+    // No timer, no added latency: the first phase goes at once; the ones that arrive while a signal for this
+    // node is in flight go together in the next one (a burst costs the node workflow one task, not five).
+    const batch = [signal];
+    this.phaseBatches.set(name, batch);
+    this.send(name, () => {
+      if (this.phaseBatches.get(name) === batch) this.phaseBatches.delete(name);
+      return this.opts.client.workflow
+        .getHandle(`${owner.clusterId}/${owner.node}`)
+        .signal(phasesSignal, { phases: batch });
+    });
   }
 
   private learnMac(name: string, mac: string, ip: string | undefined): string | undefined {

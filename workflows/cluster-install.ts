@@ -379,7 +379,8 @@ export async function ClusterInstall(
       await act.checkSecrets(refs);
       const image = await imageAct.prepareImage({ version: spec.iso.version, library: spec.iso.library });
       nodes = spec.nodes ? specNodes(spec) : await discovered(spec);
-      if (!spec.nodes && spec.power.order === 'bmc-address') nodes.sort((a, b) => ipKey(a.bmc) - ipKey(b.bmc));
+      if (!spec.nodes && spec.power.order === 'bmc-address')
+        nodes.sort((a, b) => ipKey(a.bmc) - ipKey(b.bmc));
       await act.configureNetboot({ clusterId, spec, image });
       queue.push(...nodes.map((n) => n.name));
       firstRound = nodes.length;
@@ -454,7 +455,9 @@ export async function ClusterInstall(
         lastOfRequest ||= next.lastOfRequest;
       }
       if (batch.length > 0) {
-        details(`powering on ${batch.length} nodes (${started + 1}–${started + batch.length}/${nodes.length})`);
+        details(
+          `powering on ${batch.length} nodes (${started + 1}–${started + batch.length}/${nodes.length})`,
+        );
         await Promise.all(batch.map(launch));
       }
       if (lastOfRequest) await endOfRequest();

@@ -108,6 +108,8 @@ export interface NodeTimeline {
 }
 
 export const phaseSignal = defineSignal<[PhaseSignal]>('phase');
+/** several phases in the order they happened (the bridge coalesces a burst into one signal) */
+export const phasesSignal = defineSignal<[{ phases: PhaseSignal[] }]>('phases');
 export const statusSignal = defineSignal<[StatusSignal]>('status');
 export const nodeReportSignal = defineSignal<[NodeReport]>('nodeReport');
 export const powerTurnSignal = defineSignal<[{ grantedAt: number }]>('powerTurn');

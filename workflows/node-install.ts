@@ -23,7 +23,9 @@ import {
   type NodeResult,
   type NodeTimeline,
   nodeReportSignal,
+  type PhaseSignal,
   phaseSignal,
+  phasesSignal,
   statusSignal,
   type StatusSignal,
   timelineQuery,
@@ -93,14 +95,18 @@ export async function NodeInstall(input: NodeInstallInput): Promise<NodeResult> 
   const events: NodeTimeline['events'] = [];
   const firstSeen: Record<string, number> = {};
 
-  const enter = (p: string, at: number) => {
+  /** records a phase; `publish` false leaves the search attribute and details to the caller (one update for many) */
+  const enter = (p: string, at: number, publish = true) => {
     if (p === phase) return;
     phase = p;
     events.push({ attempt, phase: p, at });
     firstSeen[p] ??= at;
-    upsertSearchAttributes([{ key: SA.phase, value: p }]);
+    if (publish) show();
+  };
+  const show = () => {
+    upsertSearchAttributes([{ key: SA.phase, value: phase }]);
     setCurrentDetails(
-      `**${node.name}** · attempt ${attempt}/${input.attempts} · phase **${p}**\n\n` +
+      `**${node.name}** · attempt ${attempt}/${input.attempts} · phase **${phase}**\n\n` +
         events
           .slice(-12)
           .map((e) => `- ${new Date(e.at).toISOString()} attempt ${e.attempt}: ${e.phase}`)
@@ -108,14 +114,22 @@ export async function NodeInstall(input: NodeInstallInput): Promise<NodeResult> 
     );
   };
 
-  setHandler(phaseSignal, (s) => {
+  const onPhase = (s: PhaseSignal, publish: boolean) => {
     if (outcome) return;
     if (s.phase === 'dhcp') {
       if (s.mac && !mac) mac = s.mac;
       if (s.ip) dhcpIp = s.ip;
       if (mac && dhcpIp) seenDhcp = true;
     }
-    enter(s.phase, s.at);
+    enter(s.phase, s.at, publish);
+  };
+  setHandler(phaseSignal, (s) => onPhase(s, true));
+  // the controller's bridge sends the phases that arrived while its previous signal was in flight as one signal:
+  // one workflow task and one search-attribute update for a burst (kernel → initrd → kickstart within ms)
+  setHandler(phasesSignal, ({ phases }) => {
+    const before = events.length;
+    for (const s of phases) onPhase(s, false);
+    if (events.length > before) show();
   });
   setHandler(statusSignal, (s) => {
     // a status for an older attempt is stale (its token was rotated); only the first one for this attempt counts
