@@ -75,6 +75,8 @@ const RETRYABLE: NodeOutcome[] = ['failure', 'timeout', 'power-error'];
 const DEFAULT_HISTORY_LIMIT = 8000;
 /** how often children inherited from a previous run are checked for having ended without a word */
 const RECONCILE_MS = 5 * 60_000;
+/** the same once every node has been powered on (only the tail is left to wait for) */
+const TAIL_RECONCILE_MS = 60_000;
 /** children started together in one workflow task when the pace allows it (interval 0) */
 const START_BATCH = 100;
 /** continue-as-new once this run has this many children still running: Temporal refuses a 2,001st pending
@@ -360,6 +362,11 @@ export async function ClusterInstall(
     workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= historyLimit;
   // Runs recorded before batched starts replay the one-child-per-task loop.
   const batchedStarts = patched('batched-power-on');
+  // A 'done' signal that reaches a run while it continues as new can be lost: the server fails that workflow
+  // task (UnhandledCommand) and on the retry the run may throw its continue-as-new before the late signal's
+  // handler ran (seen once in a 2,000-node install: the node was found only by the 5-minute reconcile pass).
+  // So a continued run asks the server about its inherited nodes at once, and the tail reconciles every minute.
+  const reconcileSooner = patched('reconcile-after-continue-as-new');
   const ownRunning = () => {
     let n = 0;
     for (const name of ownChildren) if (running.has(name)) n += 1;
@@ -464,10 +471,12 @@ export async function ClusterInstall(
     };
     const batchable = () => batchedStarts && intervalMs === 0 && !!byName.get(queue[0]!)?.mac;
 
+    if (reconcileSooner && c && running.size > 0) await reconcile([...running]);
     for (;;) {
       const canStart = () => queue.length > 0 && !paused && running.size < maxBooting;
       const allDone = () => queue.length === 0 && running.size === 0;
-      const woke = await condition(() => canStart() || allDone() || runFull(), RECONCILE_MS);
+      const every = reconcileSooner && queue.length === 0 ? TAIL_RECONCILE_MS : RECONCILE_MS;
+      const woke = await condition(() => canStart() || allDone() || runFull(), every);
       if (allDone()) break;
       if (runFull()) {
         await condition(allHandlersFinished);
