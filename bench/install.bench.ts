@@ -65,6 +65,8 @@ interface InstallFigures {
   parentRuns: number;
   parentEvents: number;
   parentBytes: number;
+  /** largest input of a ClusterInstall run (a continue-as-new carries its state in it) */
+  parentInputBytes?: number;
   childEvents: number;
   childBytes: number;
   controllerRssMiB: number;
@@ -81,15 +83,18 @@ interface InstallFigures {
 
 async function historyOf(t: TestTemporal, workflowId: string, runId?: string) {
   const h = await t.client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const input = h.events?.[0]?.workflowExecutionStartedEventAttributes?.input;
   return {
     events: h.events?.length ?? 0,
     bytes: proto.temporal.api.history.v1.History.encode(h).finish().length,
+    /** the run's input: the spec, plus the carried state after a continue-as-new (2 MB payload limit) */
+    inputBytes: input ? proto.temporal.api.common.v1.Payloads.encode(input).finish().length : 0,
   };
 }
 
 /** Every run (continue-as-new chain) of a workflow id, largest history first. */
 async function parentHistories(t: TestTemporal, workflowId: string) {
-  const out: Array<{ events: number; bytes: number }> = [];
+  const out: Array<{ events: number; bytes: number; inputBytes: number }> = [];
   for await (const wf of t.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
     out.push(await historyOf(t, workflowId, wf.runId));
   }
@@ -194,6 +199,7 @@ async function runInstall(n: number, dir: string): Promise<InstallFigures> {
       parentRuns: parents.length,
       parentEvents: parents[0].events,
       parentBytes: parents[0].bytes,
+      parentInputBytes: Math.max(...parents.map((p) => p.inputBytes)),
       childEvents: child.events,
       childBytes: child.bytes,
       controllerCpuS,
@@ -347,6 +353,7 @@ function report(
     'nodes',
     'ClusterInstall runs',
     'largest parent history: events / KiB',
+    'largest run input KiB (spec + carried state; limit 2,048)',
     'one NodeInstall: events / KiB',
     'controller RSS MiB, peak / at the end (goal < 300 at 2,000)',
     'dnsmasq peak RSS MiB',
@@ -357,6 +364,7 @@ function report(
       x.nodes,
       x.parentRuns,
       `${x.parentEvents} / ${r(x.parentBytes / 1024, 0)}`,
+      x.parentInputBytes === undefined ? '—' : r(x.parentInputBytes / 1024, 0),
       `${x.childEvents} / ${r(x.childBytes / 1024, 1)}`,
       `${r(x.controllerRssMiB, 0)} / ${r(x.controllerRssEndMiB, 0)}`,
       r(x.dnsmasqRssMiB, 1),
