@@ -1,12 +1,13 @@
 // Runs the built command as a real subprocess (`node bin/pxeflow.js …`), isolated from any recorded or
 // environment Temporal server: a fresh empty state folder, no TEMPORAL_ADDRESS.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 
 export const BIN = new URL('../../bin/pxeflow.js', import.meta.url).pathname;
 const emptyState = mkdtempSync(join(tmpdir(), 'pxeflow-cli-state-'));
+process.once('exit', () => rmSync(emptyState, { recursive: true, force: true }));
 
 export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, PXEFLOW_STATE_DIR: emptyState, NO_COLOR: '1' };

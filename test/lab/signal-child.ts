@@ -9,16 +9,17 @@ import { startLab } from '../../lab/lab.ts';
 
 const address = process.env.TEMPORAL_ADDRESS!;
 const connection = await Connection.connect({ address });
+const stateDir = await mkdtemp(join(tmpdir(), 'pxeflow-lab-signal-'));
 const lab = await startLab({
   nodes: 2,
-  stateDir: await mkdtemp(join(tmpdir(), 'pxeflow-lab-signal-')),
+  stateDir,
   temporal: { address, namespace: 'default', client: new Client({ connection }) },
   taskQueue: 'lab-signal',
   logger: pino({ level: 'silent' }),
   controllerProcess: true,
 });
 const bmcPids = lab.bmcs.bmcs.map((b) => b.simPid);
-console.log(JSON.stringify({ id: lab.id, controller: lab.controller.pid, bmcs: bmcPids }));
+console.log(JSON.stringify({ id: lab.id, controller: lab.controller.pid, bmcs: bmcPids, stateDir }));
 // like execa's subprocess cleanup (signal-exit): another listener that does not end the process by itself
 if (process.env.OTHER_LISTENER) for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => {});
 setInterval(() => {}, 60_000);

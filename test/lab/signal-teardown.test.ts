@@ -1,6 +1,7 @@
 // A lab whose process is killed from outside (timeout, Ctrl-C, CI cancelling a job) tears itself down: no node
 // namespaces, links, BMC simulators or controller left behind, and the process still dies of the signal.
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
@@ -23,7 +24,7 @@ for (const [signal, other] of [
   ['SIGTERM', true],
 ] as const) {
   const title = `${signal} to a process with a running lab removes the lab${other ? ' (with another listener)' : ''}`;
-  test(title, { timeout: 120_000 }, async () => {
+  test(title, { timeout: 120_000 }, async (ctx) => {
     const child = execa('node', ['--import', 'tsx', new URL('./signal-child.ts', import.meta.url).pathname], {
       env: { TEMPORAL_ADDRESS: t.endpoint.address, ...(other ? { OTHER_LISTENER: '1' } : {}) },
       reject: false,
@@ -32,7 +33,8 @@ for (const [signal, other] of [
       createInterface({ input: child.stdout! }).once('line', resolve);
       child.once('exit', () => reject(new Error('the lab process exited before it was ready')));
     });
-    const started = JSON.parse(line) as { id: string; controller: number; bmcs: number[] };
+    const started = JSON.parse(line) as { id: string; controller: number; bmcs: number[]; stateDir: string };
+    ctx.after(() => rm(started.stateDir, { recursive: true, force: true }));
     assert.ok((await leftoverLabObjects(started.id)).length > 0, 'the lab exists before the signal');
     assert.ok(isRunning(started.controller));
 
