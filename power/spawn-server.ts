@@ -35,15 +35,19 @@ interface Reply extends Omit<SpawnResult, 'exitCode' | 'signal'> {
 export class SpawnServer {
   private child: ChildProcess | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, (r: SpawnResult) => void>();
+  /** commands in flight, each with the helper that runs it (a dead helper fails only its own commands) */
+  private readonly pending = new Map<number, { helper: ChildProcess; resolve: (r: SpawnResult) => void }>();
 
   run(req: SpawnRequest): Promise<SpawnResult> {
     const child = this.ensure();
     const id = this.nextId++;
-    // a command in flight keeps the process alive (the channel is unref'd when idle)
+    // a command in flight keeps the process alive (helper and channel are unref'd when idle); both, because
+    // when the helper dies the channel may close before its exit is reaped, and with nothing ref'd the event
+    // loop could end with the command's promise still pending
+    child.ref();
     (child.channel as { ref?: () => void } | undefined)?.ref?.();
     return new Promise((resolve) => {
-      this.pending.set(id, resolve);
+      this.pending.set(id, { helper: child, resolve });
       child.send({ id, ...req }, (err) => {
         if (err) this.settle(id, { stdout: '', stderr: '', timedOut: false, error: err.message });
       });
@@ -74,17 +78,21 @@ export class SpawnServer {
         error: m.error,
       }),
     );
-    child.on('exit', (code, signal) => {
+    // commands in flight lose their answer: report them as not run (the caller's error handling applies).
+    // Whichever comes first: the channel closing or the exit being reaped.
+    const lost = (why: string) => {
       if (this.child === child) this.child = undefined;
-      // commands in flight lose their answer: report them as not run (the caller's error handling applies)
-      for (const id of [...this.pending.keys()])
-        this.settle(id, {
-          stdout: '',
-          stderr: '',
-          timedOut: false,
-          error: `the spawn helper exited (${signal ?? code}) before the command finished`,
-        });
-    });
+      for (const [id, p] of [...this.pending])
+        if (p.helper === child)
+          this.settle(id, {
+            stdout: '',
+            stderr: '',
+            timedOut: false,
+            error: `the spawn helper exited (${why}) before the command finished`,
+          });
+    };
+    child.on('disconnect', () => lost('channel closed'));
+    child.on('exit', (code, signal) => lost(String(signal ?? code)));
     // the helper must not keep the controller alive, nor the controller wait for it
     child.unref();
     (child.channel as { unref?: () => void } | undefined)?.unref?.();
@@ -93,11 +101,14 @@ export class SpawnServer {
   }
 
   private settle(id: number, r: SpawnResult): void {
-    const resolve = this.pending.get(id);
-    if (!resolve) return;
+    const p = this.pending.get(id);
+    if (!p) return;
     this.pending.delete(id);
-    if (this.pending.size === 0) (this.child?.channel as { unref?: () => void } | undefined)?.unref?.();
-    resolve(r);
+    if (![...this.pending.values()].some((q) => q.helper === p.helper)) {
+      p.helper.unref();
+      (p.helper.channel as { unref?: () => void } | undefined)?.unref?.();
+    }
+    p.resolve(r);
   }
 }
 

@@ -58,8 +58,11 @@ test('the helper dying mid-command fails that command and the next one starts a 
     const r = await slow;
     assert.equal(r.exitCode, undefined);
     assert.match(r.error ?? '', /spawn helper exited/);
-    const again = await s.run({ file: 'sh', args: ['-c', 'echo ok'], env, timeoutMs: 5000 });
+    // started while the dead helper's exit may still be on its way: that exit must not fail this command
+    const again = await s.run({ file: 'sh', args: ['-c', 'sleep 0.3; echo ok'], env, timeoutMs: 5000 });
+    assert.equal(again.error, undefined);
     assert.equal(again.stdout.trim(), 'ok');
+    assert.notEqual((s as unknown as { child: { pid: number } }).child.pid, helper, 'a new helper');
   } finally {
     s.close();
   }
