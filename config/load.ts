@@ -9,6 +9,7 @@ import {
   type SpecIssue,
   safeParseClusterSpec,
 } from './schema.ts';
+import { installSizeProblem } from './capacity.ts';
 
 /** Larger than any real spec (2,000 nodes ≈ 300 KB); stops a wrong path (an ISO…) from being slurped. */
 const MAX_SPEC_BYTES = 16 * 1024 * 1024;
@@ -27,8 +28,9 @@ export function loadClusterSpec(path: string): LoadedSpec {
   const text = readSpecFile(path);
   const { raw, doc, lineCounter } = parseSpecText(text, path);
   const result = safeParseClusterSpec(raw);
-  if (result.success) return { spec: result.spec, raw };
-  const issues = result.error.issues.map((issue) => ({
+  const tooBig = result.success ? installSizeProblem(result.spec, JSON.stringify(raw).length) : undefined;
+  if (result.success && !tooBig) return { spec: result.spec, raw };
+  const issues = (result.success ? [tooBig!] : result.error.issues).map((issue) => ({
     ...issue,
     ...positionOf(doc, lineCounter, issue.path),
   }));

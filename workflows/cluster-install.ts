@@ -32,6 +32,8 @@ import {
   rootPasswordHashRef,
   safeParseClusterSpec,
 } from '../config/schema.ts';
+import { DETAIL_MAX, installSizeProblem } from '../config/capacity.ts';
+import { SpecError } from '../config/errors.ts';
 import { SA } from '../temporal/search-attributes.ts';
 import {
   type ClusterReport,
@@ -129,6 +131,18 @@ export async function ClusterInstall(
     );
   }
   const spec: ClusterSpec = parsed.spec;
+  // A spec too large for one install is refused before anything is powered on (its report could not be
+  // returned at the end); failure details are cut to DETAIL_MAX in this workflow's state (the child keeps them).
+  const sizeLimited = patched('install-size-limit');
+  if (sizeLimited && !options.carried) {
+    const tooBig = installSizeProblem(spec, JSON.stringify(input).length);
+    if (tooBig) {
+      throw ApplicationFailure.nonRetryable(
+        `invalid cluster spec:\n${new SpecError([tooBig]).message}`,
+        'InvalidClusterSpec',
+      );
+    }
+  }
   const clusterId = workflowInfo().workflowId;
   const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   const c = options.carried;
@@ -171,7 +185,7 @@ export async function ClusterInstall(
   };
   const finish = (r: NodeResult) => {
     if (!running.has(r.node) && results.has(r.node)) return; // already counted (signal and result() both came)
-    results.set(r.node, r);
+    results.set(r.node, sizeLimited && (r.detail?.length ?? 0) > DETAIL_MAX ? shortDetail(r) : r);
     running.delete(r.node);
   };
 
@@ -563,6 +577,10 @@ function withResultEntries(dropped: TableEntry[], results: NodeResult[]): TableE
       phase: r.outcome,
     }));
   return [...dropped, ...missing];
+}
+
+function shortDetail(r: NodeResult): NodeResult {
+  return { ...r, detail: `${r.detail!.slice(0, DETAIL_MAX - 1)}…` };
 }
 
 function assertOpen(state: Progress['state'], what: string): void {

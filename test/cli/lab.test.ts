@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { pino } from 'pino';
 import { parse } from 'yaml';
+import { DETAIL_MAX } from '../../config/capacity.ts';
 import { type Lab, startLab } from '../../lab/lab.ts';
 import type { ClusterReport } from '../../workflows/messages.ts';
 import { startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
@@ -30,6 +31,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+const LONG_REASON = `disk sdz not found ${'(no such device) '.repeat(20)}`.trim();
+
 const jsonLines = (text: string) =>
   text
     .split('\n')
@@ -42,8 +45,11 @@ test('install --json follows a lab install to its final report; the exports come
   const stateDir = join(dir, name);
   lab = await startLab({
     nodes: 3,
-    behaviours: { '2': 'fail:disk sdz not found' },
+    // a long reason: the install's own state keeps DETAIL_MAX characters of it, the node's workflow all of it
+    behaviours: { '2': `fail:${LONG_REASON}` },
     attempts: 1,
+    // paced, so the install outlasts a few of the CLI's 1 s progress polls (a 3-node install takes ~3 s)
+    power: { interval: '1s' },
     timeouts: { install: '60s', dhcpSeen: '60s' },
     stateDir,
     temporal: { address: t.endpoint.address, namespace: t.endpoint.namespace, client: t.client },
@@ -78,6 +84,11 @@ test('install --json follows a lab install to its final report; the exports come
   assert.equal(byName.get(`${name}-001`)?.outcome, 'success', nodes);
   assert.equal(byName.get(`${name}-002`)?.outcome, 'failure', nodes);
   assert.equal(byName.get(`${name}-003`)?.outcome, 'success', nodes);
+  const detail = byName.get(`${name}-002`)?.detail ?? '';
+  assert.equal(detail.length, DETAIL_MAX, detail);
+  assert.ok(detail.startsWith('disk sdz not found (no such device)') && detail.endsWith('…'), detail);
+  const child = await t.client.workflow.getHandle(`pxeflow/${name}/${name}-002`).result();
+  assert.equal((child as { detail?: string }).detail, LONG_REASON);
   assert.ok(!r.stdout.includes(process.env[lab.secretEnv.bmcPassword]!), 'the BMC password never shows');
 
   // the exports, from the workflow result

@@ -25,6 +25,28 @@ export function validSpec(): RawSpec {
   };
 }
 
+/** A valid spec of n listed nodes on /16 networks (the shape of the 2,000-node bench). */
+export function bigSpec(n: number) {
+  const host = (i: number) => `${(i + 1) >> 8}.${(i + 1) & 255}`;
+  return {
+    apiVersion: 'pxeflow/v1',
+    name: 'ceph-a',
+    iso: { version: 'storageos-7.9' },
+    ipmi: { subnet: '10.10.0.0/16', username: 'admin', passwordEnv: 'PXEFLOW_BMC_PASSWORD' },
+    network: {
+      interface: 'br-prov',
+      subnet: '10.20.0.0/16',
+      controller: '10.20.255.254',
+      range: { start: '10.20.100.0', end: '10.20.200.0' },
+    },
+    nodes: Array.from({ length: n }, (_, i) => ({
+      name: `stor-${String(i + 1).padStart(4, '0')}`,
+      bmc: `10.10.${host(i)}`,
+      mac: `52:54:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+    })),
+  };
+}
+
 /** The same spec without a node list (discovery). */
 export function discoverySpec(): RawSpec {
   const spec = validSpec();

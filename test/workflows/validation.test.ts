@@ -7,6 +7,7 @@ import { Worker } from '@temporalio/worker';
 import { pino } from 'pino';
 import { type RunningController, startController } from '../../workers/controller.ts';
 import { workflowBundle } from '../../workers/bundle.ts';
+import { bigSpec } from '../config/fixtures.ts';
 import { startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
 
 let t: TestTemporal;
@@ -60,4 +61,23 @@ test('ClusterInstall fails fast on an invalid spec, naming every bad field', asy
   assert.ok(!types.some((ty) => String(ty).includes('ACTIVITY_TASK_SCHEDULED') || ty === 10));
   // and the history replays against today's workflow code
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'pxeflow/bad-spec');
+});
+
+test('ClusterInstall refuses more nodes than one install can carry, before anything is powered on', async () => {
+  const handle = await t.client.workflow.start('ClusterInstall', {
+    taskQueue,
+    workflowId: 'pxeflow/too-big',
+    args: [bigSpec(4000)],
+  });
+  await assert.rejects(handle.result(), (err: unknown) => {
+    assert.ok(err instanceof WorkflowFailedError);
+    const cause = err.cause as { type?: string; message: string };
+    assert.equal(cause.type, 'InvalidClusterSpec');
+    assert.match(cause.message, /nodes: 4000 nodes are too many for one install.*at most \d+ nodes/s);
+    return true;
+  });
+  const history = await handle.fetchHistory();
+  const types = (history.events ?? []).map((e) => String(e.eventType));
+  assert.ok(!types.some((ty) => ty.includes('ACTIVITY_TASK_SCHEDULED') || ty === '10'), types.join(' '));
+  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'pxeflow/too-big');
 });
