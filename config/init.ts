@@ -97,7 +97,7 @@ network:
   # gateway: ${formatIPv4(controller)}
   # dns: [${formatIPv4(controller)}]
   # domain: stor.example
-  # proxy: another DHCP server already serves this network (pxeflow then only adds boot information).
+  # proxy (another DHCP server already serves this network) is not available yet: see docs/proxy-dhcp.md.
   dhcpMode: authoritative
 ${discoveryNote}
 # Known nodes (optional). Without this list BMCs are discovered in ipmi.subnet and powered on one by one.

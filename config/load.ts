@@ -10,6 +10,7 @@ import {
   safeParseClusterSpec,
 } from './schema.ts';
 import { installSizeProblem } from './capacity.ts';
+import { unsupportedProblems } from './unsupported.ts';
 
 /** Larger than any real spec (2,000 nodes ≈ 300 KB); stops a wrong path (an ISO…) from being slurped. */
 const MAX_SPEC_BYTES = 16 * 1024 * 1024;
@@ -28,9 +29,15 @@ export function loadClusterSpec(path: string): LoadedSpec {
   const text = readSpecFile(path);
   const { raw, doc, lineCounter } = parseSpecText(text, path);
   const result = safeParseClusterSpec(raw);
-  const tooBig = result.success ? installSizeProblem(result.spec, JSON.stringify(raw).length) : undefined;
-  if (result.success && !tooBig) return { spec: result.spec, raw };
-  const issues = (result.success ? [tooBig!] : result.error.issues).map((issue) => ({
+  // valid, but more than one install can carry, or something pxeflow cannot do yet
+  const refused = result.success
+    ? [
+        installSizeProblem(result.spec, JSON.stringify(raw).length),
+        ...unsupportedProblems(result.spec),
+      ].filter((issue) => issue !== undefined)
+    : [];
+  if (result.success && refused.length === 0) return { spec: result.spec, raw };
+  const issues = (result.success ? refused : result.error.issues).map((issue) => ({
     ...issue,
     ...positionOf(doc, lineCounter, issue.path),
   }));

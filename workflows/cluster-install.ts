@@ -34,6 +34,7 @@ import {
 } from '../config/schema.ts';
 import { DETAIL_MAX, installSizeProblem } from '../config/capacity.ts';
 import { SpecError } from '../config/errors.ts';
+import { unsupportedProblems } from '../config/unsupported.ts';
 import { SA } from '../temporal/search-attributes.ts';
 import {
   type ClusterReport,
@@ -142,6 +143,14 @@ export async function ClusterInstall(
         'InvalidClusterSpec',
       );
     }
+  }
+  // proxyDHCP parses but cannot boot a node yet (config/unsupported.ts): refused, not left to time out node by node
+  const unsupported = options.carried ? [] : unsupportedProblems(spec);
+  if (unsupported.length > 0 && patched('proxy-mode-refused')) {
+    throw ApplicationFailure.nonRetryable(
+      `invalid cluster spec:\n${new SpecError(unsupported).message}`,
+      'InvalidClusterSpec',
+    );
   }
   const clusterId = workflowInfo().workflowId;
   const historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;

@@ -7,7 +7,7 @@ import { Worker } from '@temporalio/worker';
 import { pino } from 'pino';
 import { type RunningController, startController } from '../../workers/controller.ts';
 import { workflowBundle } from '../../workers/bundle.ts';
-import { bigSpec } from '../config/fixtures.ts';
+import { bigSpec, validSpec } from '../config/fixtures.ts';
 import { startTestTemporal, type TestTemporal } from '../helpers/temporal.ts';
 
 let t: TestTemporal;
@@ -80,4 +80,27 @@ test('ClusterInstall refuses more nodes than one install can carry, before anyth
   const types = (history.events ?? []).map((e) => String(e.eventType));
   assert.ok(!types.some((ty) => ty.includes('ACTIVITY_TASK_SCHEDULED') || ty === '10'), types.join(' '));
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'pxeflow/too-big');
+});
+
+test('ClusterInstall refuses proxyDHCP (it cannot boot a node yet), before anything is powered on', async () => {
+  const spec = validSpec();
+  spec.network.dhcpMode = 'proxy';
+  delete spec.network.range;
+  for (const node of spec.nodes) delete node.ip;
+  const handle = await t.client.workflow.start('ClusterInstall', {
+    taskQueue,
+    workflowId: 'pxeflow/proxy',
+    args: [spec],
+  });
+  await assert.rejects(handle.result(), (err: unknown) => {
+    assert.ok(err instanceof WorkflowFailedError);
+    const cause = err.cause as { type?: string; message: string };
+    assert.equal(cause.type, 'InvalidClusterSpec');
+    assert.match(cause.message, /network\.dhcpMode: proxy is not available yet/);
+    return true;
+  });
+  const history = await handle.fetchHistory();
+  const types = (history.events ?? []).map((e) => String(e.eventType));
+  assert.ok(!types.some((ty) => ty.includes('ACTIVITY_TASK_SCHEDULED') || ty === '10'), types.join(' '));
+  await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'pxeflow/proxy');
 });
