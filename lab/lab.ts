@@ -17,6 +17,7 @@ import { type ControllerConfig, READY_LINE, runController } from '../workers/run
 import { type BmcLab, randomLoopbackSubnet, startBmcs } from './bmc/index.ts';
 import { createProvisioningNetwork, type ProvisioningNetwork } from './network.ts';
 import { prepareQemuNodes, QEMU_NODE_PENDING } from './qemu/lab-nodes.ts';
+import { type SiteDhcpInfo, siteDhcpPlan, startSiteDhcp } from './site-dhcp.ts';
 
 export type Behaviour = 'success' | `fail:${string}` | `fail-once:${string}` | 'hang' | 'crash';
 
@@ -47,6 +48,9 @@ export interface LabOptions {
   /** 1-based indexes of nodes that are qemu VMs (iPXE ROM, real installer) instead of simulated nodes;
    *  behaviours and installSeconds do not apply to them (lab/qemu/) */
   qemu?: number[];
+  /** authoritative (default): the controller's dnsmasq assigns addresses from the spec's range. proxy: a "site"
+   *  DHCP server (lab/site-dhcp.ts) assigns them and the spec says `dhcpMode: proxy` (no range, no fixed IPs) */
+  dhcpMode?: 'authoritative' | 'proxy';
 }
 
 export interface Lab {
@@ -57,6 +61,8 @@ export interface Lab {
   controller: LabController;
   /** the BMC password and root hash live in this process's environment under these names */
   secretEnv: { bmcPassword: string; rootHash: string };
+  /** the site DHCP server (dhcpMode proxy only) */
+  siteDhcp?: SiteDhcpInfo;
   /** a spec for a subset of the lab's nodes (1-based indexes) under another cluster name */
   specFor(name: string, indexes: number[]): ClusterSpecInput;
   stop(): Promise<void>;
@@ -229,8 +235,24 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
 
     // 2. the provisioning network and the nodes' namespaces
     // a /24 holds 150 nodes in its range; thousands need a /20
-    const network = await createProvisioningNetwork({ id, prefix: opts.nodes > 140 ? 20 : 24 });
+    // (proxy mode: the site server's range is the upper half of that, 76 addresses on a /24)
+    const proxy = opts.dhcpMode === 'proxy';
+    const network = await createProvisioningNetwork({
+      id,
+      prefix: opts.nodes > (proxy ? 70 : 140) ? 20 : 24,
+    });
     cleanups.push(() => network.destroy());
+    // 2a. proxyDHCP: the site's own DHCP server on the bridge, before any node can ask (stopped before the
+    //     network goes: cleanups run in reverse)
+    let siteDhcp: SiteDhcpInfo | undefined;
+    if (proxy) {
+      const site = await startSiteDhcp(network, {
+        ...siteDhcpPlan(network, opts.nodes),
+        logFile: join(opts.stateDir, 'site-dhcp.log'),
+      });
+      cleanups.push(() => site.stop());
+      siteDhcp = { address: site.address, range: site.range, logFile: site.logFile, ns: site.ns };
+    }
     const nodes = await network.addNodes(opts.nodes);
     // qemu nodes: a tap on the bridge instead of the veth; BMCs are rewired to start the VM in step 3b
     const qemuNodes = await prepareQemuNodes(network, opts.qemu ?? []);
@@ -334,7 +356,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
           subnet: network.subnet,
           controller: network.controller,
           httpPort,
-          range,
+          ...(proxy ? { dhcpMode: 'proxy' } : { range }),
         },
         nodes: indexes.map((index) => {
           const n = nodes[index - 1];
@@ -345,7 +367,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
             bmcPort: b.port,
             ...(opts.knownMacs === false
               ? {}
-              : { mac: n.mac, ...(fixedIps ? { ip: `${base}.${10 + index}` } : {}) }),
+              : { mac: n.mac, ...(fixedIps && !proxy ? { ip: `${base}.${10 + index}` } : {}) }),
           };
         }),
         power: { interval: opts.power?.interval ?? '0s', maxBooting: opts.power?.maxBooting ?? 50 },
@@ -361,7 +383,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       nodes.map((n) => n.index),
     );
     await writeFile(join(opts.stateDir, `${name}.json`), `${JSON.stringify(spec, null, 2)}\n`);
-    return { id, spec, network, bmcs, controller, secretEnv, specFor, stop };
+    return { id, spec, network, bmcs, controller, secretEnv, siteDhcp, specFor, stop };
   } catch (err) {
     await stop();
     throw err;
