@@ -13,6 +13,7 @@ test('runs a command with exactly the environment given, output and exit code ba
   process.env.PXEFLOW_TEST_INHERITED = 'leak';
   const r = await server.run({
     file: 'sh',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, run by sh
     args: ['-c', 'echo "out:$SECRET:${PXEFLOW_TEST_INHERITED:-none}"; echo err >&2; exit 3'],
     env: { ...env, SECRET: 's3' },
     timeoutMs: 5000,
