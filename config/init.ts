@@ -97,7 +97,8 @@ network:
   # gateway: ${formatIPv4(controller)}
   # dns: [${formatIPv4(controller)}]
   # domain: stor.example
-  # proxy (another DHCP server already serves this network) is not available yet: see docs/proxy-dhcp.md.
+  # proxy: another DHCP server already serves this network; pxeflow only adds boot information, for listed
+  # nodes with their mac only (docs/proxy-dhcp.md).
   dhcpMode: authoritative
 ${discoveryNote}
 # Known nodes (optional). Without this list BMCs are discovered in ipmi.subnet and powered on one by one.

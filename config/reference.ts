@@ -141,7 +141,7 @@ const RULES = [
   'The range holds one address per node without a fixed `ip` or without a `mac` (its first lease comes from the range); without a node list, one per possible BMC in `ipmi.subnet` (or `discovery.maxNodes`).',
   'Discovery (no node list) needs `ipmi.subnet` of /16 or smaller.',
   'One install holds as many nodes as fit in one Temporal payload (its results and table travel through every continue-as-new and the final report): about 3,000 listed nodes. A larger node list, or a discovery that may find more BMCs (`ipmi.subnet` without `discovery.maxNodes`), is rejected with the most that fit; split the cluster into several installs (they power on one after another).',
-  '`dhcpMode: proxy` takes no `range` and no fixed node IPs (the existing DHCP server assigns addresses); `authoritative` requires a `range`. An install refuses `proxy` for now: with a real PXE client it boots nothing yet ([proxy-dhcp.md](proxy-dhcp.md)).',
+  '`dhcpMode: proxy` takes no `range` and no fixed node IPs (the existing DHCP server assigns addresses); `authoritative` requires a `range`. With `proxy`, every node is listed with its `mac` (pxeflow answers reserved MACs only; no discovery) — see [proxy-dhcp.md](proxy-dhcp.md).',
   'Exactly one of `ipmi.passwordEnv` / `ipmi.passwordFile`; at most one of `kickstart.rootPasswordHashEnv` / `rootPasswordHashFile`. A key that looks like a plain secret (`password:`, `rootPasswordHash:`, `token:`…) anywhere is rejected.',
   'Unknown keys are rejected (with a did-you-mean).',
 ];

@@ -120,7 +120,7 @@ const networkSchema = z.strictObject({
   domain: doc(domainName().optional(), 'DNS domain of the nodes (hostname = node name).'),
   dhcpMode: doc(
     z.enum(['authoritative', 'proxy']).default('authoritative'),
-    'authoritative: pxeflow assigns addresses. proxy (a DHCP server already runs on this network; pxeflow would only add the boot information) is not available yet: an install refuses it (docs/proxy-dhcp.md).',
+    'authoritative: pxeflow assigns addresses. proxy: a DHCP server already runs on this network; pxeflow only adds the boot information (proxyDHCP), for the listed nodes only, so every node needs its mac (docs/proxy-dhcp.md).',
   ),
 });
 

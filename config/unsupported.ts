@@ -4,18 +4,21 @@ import type { SpecIssue } from './errors.ts';
 import type { ClusterSpec } from './schema.ts';
 
 /**
- * proxyDHCP: tried with a real iPXE client next to a site DHCP server, pxeflow's proxy replies carry no boot file
- * (dnsmasq sends per-host boot options only in its own leases), and dnsmasq's proxy log lines carry no IP, so the
- * node workflow never sees its DHCP address: every node would time out. What it takes is in docs/proxy-dhcp.md.
+ * proxyDHCP answers reserved MACs only (docs/proxy-dhcp.md): a node list where every node has its MAC. Discovery
+ * and MAC learning work by handing an unknown machine an address, which in proxy mode is the site server's job.
  */
 export function unsupportedProblems(spec: ClusterSpec): SpecIssue[] {
   if (spec.network.dhcpMode !== 'proxy') return [];
-  return [
-    {
-      path: 'network.dhcpMode',
-      message:
-        'proxy is not available yet: a real PXE client gets no boot file from it and its address is never seen, so ' +
-        'every node would time out (docs/proxy-dhcp.md); use authoritative on a provisioning network of its own',
-    },
-  ];
+  const why = 'in proxy mode pxeflow answers reserved MACs only (docs/proxy-dhcp.md)';
+  if (!spec.nodes) {
+    return [
+      {
+        path: 'network.dhcpMode',
+        message: `proxy needs a node list with every node's mac: discovery hands unknown machines an address, and ${why}`,
+      },
+    ];
+  }
+  return spec.nodes.flatMap((node, i) =>
+    node.mac ? [] : [{ path: `nodes[${i}].mac`, message: `required with dhcpMode proxy: ${why}` }],
+  );
 }

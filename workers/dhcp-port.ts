@@ -17,6 +17,8 @@ export interface DhcpPortOptions {
   controllerAddress: string;
   /** BIOS firmware: chain to iPXE (default) or the legacy pxelinux-over-TFTP path */
   biosBootFile?: 'undionly.kpxe' | 'pxelinux.0';
+  /** proxy mode: the controller's boot-by-MAC URL (iPXE appends its MAC) */
+  proxyBootUrl?: string;
   dnsmasqPath?: string;
   onEvent: (e: BootEvent) => void;
   logger: Logger;
@@ -35,6 +37,7 @@ export async function startDhcpPort(opts: DhcpPortOptions): Promise<DhcpPort> {
     dns: n.dns,
     domain: n.domain,
     biosBootFile: opts.biosBootFile,
+    proxyBootUrl: n.dhcpMode === 'proxy' ? opts.proxyBootUrl : undefined,
     dnsmasqPath: opts.dnsmasqPath,
     onEvent: opts.onEvent,
     logger: opts.logger.child({ component: 'netboot-dhcp' }),

@@ -234,6 +234,7 @@ export class NetbootServices implements NetbootControl {
         controllerAddress: address,
         dnsmasqPath: this.opts.dnsmasqPath,
         biosBootFile: this.opts.legacyPxelinux ? 'pxelinux.0' : 'undionly.kpxe',
+        proxyBootUrl: `${this.http!.url}/boot-by-mac/`,
         // a lease (ACK with an address) is what ties a node to its DHCP IP; DISCOVER/OFFER/REQUEST add nothing
         onEvent: (e) => {
           if (e.detail?.type === 'ACK' && e.ip) this.events.publish(e);

@@ -144,7 +144,7 @@ export async function ClusterInstall(
       );
     }
   }
-  // proxyDHCP parses but cannot boot a node yet (config/unsupported.ts): refused, not left to time out node by node
+  // proxyDHCP without every node's MAC cannot boot a node (config/unsupported.ts): refused, not left to time out
   const unsupported = options.carried ? [] : unsupportedProblems(spec);
   if (unsupported.length > 0 && patched('proxy-mode-refused')) {
     throw ApplicationFailure.nonRetryable(

@@ -71,6 +71,9 @@ export const dhcpConfigSchema = z
       .default('ipxe.efi'),
     /** iPXE boot URL for iPXE clients that have no per-host URL (e.g. a node seen in a discovery window) */
     discoveryIpxeUrl: safeUrl.optional(),
+    /** proxy mode: the controller's boot-by-MAC URL, to which iPXE appends its MAC (dnsmasq sends no per-host
+     *  options in a proxy reply, so every reserved iPXE client gets this one file name) */
+    proxyBootUrl: safeUrl.optional(),
     /** IPv6 router advertisements on the interface, so iPXE does not wait ~13 s for one */
     routerAdvertisement: z.boolean().default(true),
     /** unprivileged user/group dnsmasq drops to; its files must be readable by that group */
@@ -118,6 +121,13 @@ export const dhcpConfigSchema = z
         });
       }
     }
+    if (o.mode === 'proxy' && !o.proxyBootUrl) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['proxyBootUrl'],
+        message: 'required in proxy mode (the boot file iPXE clients get)',
+      });
+    }
   });
 
 export type DhcpConfigInput = z.input<typeof dhcpConfigSchema>;
@@ -143,6 +153,8 @@ export function parseDhcpConfig(input: DhcpConfigInput): DhcpConfig {
 export const DISCOVERY_FILE = 'discovery';
 /** Tag dnsmasq sets on clients that matched the open discovery window. */
 export const DISCOVERY_TAG = 'discovery';
+/** Tag of every reserved MAC's hosts entry (proxy mode answers only these). */
+export const RESERVED_TAG = 'pxeflow';
 
 function maskOf(prefix: number): string {
   return formatIPv4(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
@@ -222,12 +234,17 @@ export function renderDnsmasqConfig(input: DhcpConfigInput): string {
     }
   } else {
     lines.push(
-      '# proxyDHCP: another server assigns addresses; dnsmasq adds only the PXE boot information',
+      '# proxyDHCP: another server assigns addresses; dnsmasq adds only the PXE boot information, and only for',
+      `# reserved MACs (tag ${RESERVED_TAG} of their hosts entry: "known" would match every MAC here, because the`,
+      '# closed discovery window is a wildcard entry, and dnsmasq does not apply its "ignore" to proxy replies)',
       `dhcp-range=set:prov,${network},proxy,${mask}`,
-      'dhcp-ignore=tag:!known',
-      `pxe-service=tag:!ipxe,x86PC,"pxeflow",${o.biosBootFile},${o.controllerAddress}`,
-      `pxe-service=tag:!ipxe,BC_EFI,"pxeflow",${o.uefiBootFile},${o.controllerAddress}`,
-      `pxe-service=tag:!ipxe,X86-64_EFI,"pxeflow",${o.uefiBootFile},${o.controllerAddress}`,
+      `dhcp-ignore=tag:!${RESERVED_TAG}`,
+      `pxe-service=tag:!ipxe,tag:${RESERVED_TAG},x86PC,"pxeflow",${o.biosBootFile},${o.controllerAddress}`,
+      `pxe-service=tag:!ipxe,tag:${RESERVED_TAG},BC_EFI,"pxeflow",${o.uefiBootFile},${o.controllerAddress}`,
+      `pxe-service=tag:!ipxe,tag:${RESERVED_TAG},X86-64_EFI,"pxeflow",${o.uefiBootFile},${o.controllerAddress}`,
+      '# iPXE: one file name for all (per-host options never reach a proxy reply); iPXE fills in its MAC and',
+      '# takes a proxy offer only with a next-server',
+      `dhcp-boot=tag:ipxe,tag:${RESERVED_TAG},${o.proxyBootUrl}\${net0/mac:hexhyp},,${o.controllerAddress}`,
     );
   }
 

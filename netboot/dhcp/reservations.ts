@@ -12,7 +12,7 @@
 // Writes are atomic: staged in tmpDir (same filesystem, not watched) and renamed into place.
 import { chmod, chown, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { normaliseMac } from '../../config/mac.ts';
-import { type DhcpPaths, DISCOVERY_FILE, DISCOVERY_TAG } from './config.ts';
+import { type DhcpPaths, DISCOVERY_FILE, DISCOVERY_TAG, RESERVED_TAG } from './config.ts';
 import { ipv4Problem } from '../../config/ipv4.ts';
 
 /** One reserved machine, as the controller's DHCP port hands it over. */
@@ -74,11 +74,13 @@ export function checkReservation(r: DhcpReservation): DhcpReservation {
 }
 
 /**
- * The dhcp-hostsdir file: a comment with the node name, then "<mac>,set:<tag>[,<ip>],<hostname>". The tag
- * selects the host's boot URL in the opts dir; it is always there so adding a URL later needs no new entry.
+ * The dhcp-hostsdir file: a comment with the node name, then "<mac>,set:<tag>,set:pxeflow[,<ip>],<hostname>". The
+ * per-host tag selects the host's boot URL in the opts dir; it is always there so adding a URL later needs no new
+ * entry. The common tag marks a reserved MAC (proxy mode answers only those).
  */
 export function hostLine(r: DhcpReservation): string {
-  return `# node=${r.name}\n${[r.mac, `set:${hostTag(r.mac)}`, ...(r.ip ? [r.ip] : []), r.hostname].join(',')}`;
+  const fields = [r.mac, `set:${hostTag(r.mac)}`, `set:${RESERVED_TAG}`, ...(r.ip ? [r.ip] : []), r.hostname];
+  return `# node=${r.name}\n${fields.join(',')}`;
 }
 
 /** The dhcp-optsdir line: the iPXE boot URL for this host only, sent to its iPXE firmware. */
@@ -257,7 +259,8 @@ export function parseHostFile(
   let hostname = '';
   let ignore = false;
   for (const part of parts.slice(1)) {
-    if (part.startsWith('set:')) tag = part.slice(4);
+    if (part.startsWith('set:'))
+      tag = part === `set:${RESERVED_TAG}` ? tag : part.slice(4); // the per-host one
     else if (part === 'ignore') ignore = true;
     else if (ipv4Problem(part) === undefined) ip = part;
     else hostname = part;

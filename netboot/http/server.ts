@@ -4,6 +4,7 @@
 // | method    | path                         | token | answer                                   | event      |
 // |-----------|------------------------------|-------|------------------------------------------|------------|
 // | GET       | /ipxe/:node/:token           | yes   | iPXE script (install, or `exit`)         | pxe-config |
+// | GET       | /boot-by-mac/:mac            | no    | the same script, for a reserved MAC      | dhcp, pxe-config |
 // | GET, HEAD | /image/:version/*            | no    | image file; Range, 304, 416              | kernel, initrd, packages (*.rpm) |
 // | GET       | /ks/:node/:token             | yes   | rendered kickstart                       | kickstart  |
 // | POST      | /status/:node/:token         | yes   | {outcome, detail?} → onStatus → 200      | status     |
@@ -22,6 +23,7 @@ import { isIP } from 'node:net';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { normaliseMac } from '../../config/mac.ts';
 import { type BootContext, bootSpec, imageUrlPath, nodeUrls, renderIpxeScript } from '../boot-spec.ts';
 import type { MachineRegistry, TokenPurpose } from '../machines.ts';
 import type { BootEvent, BootPhase, FileSource, NetbootMachine } from '../types.ts';
@@ -260,6 +262,39 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         .send(renderIpxeScript(spec));
     },
   );
+
+  // proxyDHCP: the site's DHCP server gave the address, and dnsmasq cannot send a per-host boot URL in a proxy
+  // reply, so iPXE asks by its MAC (dnsmasq answers only reserved MACs; a MAC the registry does not hold gets 403,
+  // like a wrong token; a node that has finished gets `exit`, as on its tokened URL). The request's source is the address the site server gave: it is this node's DHCP phase. No
+  // token: it protects the callbacks against callers off the provisioning network, and anyone on it can read a
+  // DHCP reply as easily as this script.
+  app.get<{ Params: { mac: string } }>('/boot-by-mac/:mac', async (req, reply) => {
+    const mac = normaliseMac(req.params.mac);
+    const machine = mac ? machines.byMac(mac) : undefined;
+    if (!machine) {
+      return reply.code(403).send({ error: 'forbidden' });
+    }
+    const ip = clientIp(req);
+    const event: BootEvent = {
+      phase: 'dhcp',
+      at: Date.now(),
+      ip,
+      node: machine.name,
+      mac: machine.mac,
+      detail: { via: 'proxy' },
+    };
+    try {
+      options.onEvent?.(event);
+    } catch (err) {
+      req.log.warn({ err }, 'boot event listener failed');
+    }
+    const spec = bootSpec(machine, bootContext);
+    emitFrom(ip, req.log, 'pxe-config', machine, { path: '/boot-by-mac/[mac]', target: spec.kind });
+    return reply
+      .type('text/plain; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(renderIpxeScript(spec));
+  });
 
   app.get<{ Params: TokenParams }>(
     '/ks/:node/:token',

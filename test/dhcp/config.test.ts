@@ -92,15 +92,30 @@ describe('dnsmasq config rendering', () => {
     await dnsmasqAccepts(text);
   });
 
-  test('proxyDHCP mode: no addresses, PXE services for BIOS and UEFI', async () => {
+  test('proxyDHCP mode: no addresses; PXE services and the boot-by-MAC file for reserved MACs only', async () => {
     const { range: _r, ...rest } = base;
-    const text = renderDnsmasqConfig({ ...rest, mode: 'proxy' });
+    const text = renderDnsmasqConfig({
+      ...rest,
+      mode: 'proxy',
+      proxyBootUrl: 'http://10.20.0.1:8080/boot-by-mac/',
+    });
     const l = lines(text);
     assert.ok(l.includes('dhcp-range=set:prov,10.20.0.0,proxy,255.255.255.0'));
     assert.ok(!l.includes('dhcp-authoritative'));
-    assert.ok(l.some((x) => x.startsWith('pxe-service=tag:!ipxe,x86PC,')));
-    assert.ok(l.some((x) => x.startsWith('pxe-service=tag:!ipxe,X86-64_EFI,')));
+    assert.ok(l.includes('dhcp-ignore=tag:!pxeflow'));
+    assert.ok(l.some((x) => x.startsWith('pxe-service=tag:!ipxe,tag:pxeflow,x86PC,')));
+    assert.ok(l.some((x) => x.startsWith('pxe-service=tag:!ipxe,tag:pxeflow,X86-64_EFI,')));
+    assert.ok(
+      l.includes(
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: iPXE's own setting syntax, filled in by iPXE
+        'dhcp-boot=tag:ipxe,tag:pxeflow,http://10.20.0.1:8080/boot-by-mac/${net0/mac:hexhyp},,10.20.0.1',
+      ),
+    );
     await dnsmasqAccepts(text);
+    assert.throws(
+      () => renderDnsmasqConfig({ ...rest, mode: 'proxy' }),
+      /proxyBootUrl: required in proxy mode/,
+    );
   });
 
   test('without a range only reservations are served (static range)', async () => {
@@ -120,7 +135,8 @@ describe('dnsmasq config rendering', () => {
       [{ subnet: '10.20.0.1/24' }, /subnet/],
       [{ discoveryIpxeUrl: 'http://x/"\ndhcp-range=0.0.0.0' }, /discoveryIpxeUrl/],
       [{ dns: ['8.8.8.8,9.9.9.9'] }, /dns/],
-      [{ mode: 'proxy' }, /proxy mode assigns no addresses/],
+      [{ mode: 'proxy', proxyBootUrl: 'http://10.20.0.1/b/' }, /proxy mode assigns no addresses/],
+      [{ mode: 'proxy', proxyBootUrl: 'http://x/\ndhcp-range=0.0.0.0' }, /proxyBootUrl/],
       [{ leaseTimeSeconds: 10 }, /leaseTimeSeconds/],
     ];
     for (const [patch, re] of bad) {

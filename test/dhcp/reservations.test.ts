@@ -32,7 +32,7 @@ describe('reservation files', () => {
     assert.equal(first.changed.length, 2);
     assert.equal(first.needsRestart, false);
     const hosts = await readFile(`${paths().hostsDir}/525400aa0001`, 'utf8');
-    assert.equal(hosts, '# node=node1\n52:54:00:aa:00:01,set:mac-525400aa0001,10.0.0.11,node1\n');
+    assert.equal(hosts, '# node=node1\n52:54:00:aa:00:01,set:mac-525400aa0001,set:pxeflow,10.0.0.11,node1\n');
     const opts = await readFile(`${paths().optsDir}/525400aa0001`, 'utf8');
     assert.equal(
       opts,

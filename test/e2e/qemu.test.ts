@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
+import { parseIPv4 } from '../../config/ipv4.ts';
 import { type Lab, type LabOptions, startLab } from '../../lab/lab.ts';
 import { leftoverLabObjects } from '../../lab/network.ts';
 import { consoleLogPath, haveQemu, POWER_ON_MARK } from '../../lab/qemu/vm.ts';
@@ -88,8 +89,8 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 }
 
 /** The operator's ipmitool, with the lab's credentials (password through the environment, never argv). */
-function driverFor(lab: Lab): IpmitoolDriver {
-  const bmc = lab.bmcs.bmcs[0];
+function driverFor(lab: Lab, index = 0): IpmitoolDriver {
+  const bmc = lab.bmcs.bmcs[index];
   return new IpmitoolDriver({
     address: bmc.address,
     port: bmc.port,
@@ -178,6 +179,59 @@ describe('qemu nodes (real firmware)', { skip: qemuMissing }, () => {
       // iPXE took an address from the controller's IPv6 router advertisement (else it waits ~13 s for one)
       assert.match(install1, /net0: fd00:[0-9a-f:]+\/64/, install1.slice(0, 3000));
       c.diagnostic(await timings(lab, n));
+
+      const second = await bootAgainOverIpmi(lab);
+      assert.match(second, /pxeflow: installed, booting from local disk/, second.slice(-3000));
+      assert.doesNotMatch(second, /pxeflow test installer/, 'the installed node must not install again');
+    });
+  });
+
+  test('proxyDHCP: the site DHCP server gives the address, pxeflow the boot file by MAC → success; next boot is local', async (c) => {
+    // node 2 is a PXE client on the same network that is not in the install: it must get nothing from pxeflow
+    await withLab('qproxy', { mode: 'ipxe', dhcpMode: 'proxy', nodes: 2, qemu: [1, 2] }, async (lab) => {
+      const site = lab.siteDhcp!;
+      const handle = await t.client.workflow.start('ClusterInstall', {
+        taskQueue: `e2e-${lab.spec.name}`,
+        workflowId: `pxeflow/${lab.spec.name}`,
+        args: [lab.specFor(lab.spec.name, [1])],
+      });
+      const report = (await handle.result()) as ClusterReport;
+      const n = assertInstalled(lab, report, [
+        'power-on',
+        'dhcp',
+        'pxe-config',
+        'kernel',
+        'initrd',
+        'kickstart',
+        'packages',
+        'success',
+      ]);
+      // the address is the site server's lease, not pxeflow's (pxeflow's dnsmasq has no range in proxy mode)
+      const ip = parseIPv4(n.dhcpIp!)!;
+      assert.ok(
+        ip >= parseIPv4(site.range.start)! && ip <= parseIPv4(site.range.end)!,
+        `${n.dhcpIp} in ${site.range.start}–${site.range.end}`,
+      );
+      assert.match(
+        await readFile(site.logFile, 'utf8'),
+        new RegExp(`DHCPACK\\(eth0\\) ${n.dhcpIp} ${n.mac}`),
+      );
+      c.diagnostic(await timings(lab, n));
+
+      // the stranger: an address from the site server, no boot file from pxeflow (its dnsmasq still runs)
+      const stranger = lab.bmcs.bmcs[1];
+      const strangerConsole = consoleLogPath(join(dir, lab.spec.name, 'nodes', `${lab.spec.name}-002`));
+      const strangerMac = lab.network.nodes[1].mac;
+      assert.equal(await driverFor(lab, 1).powerOnForPxe({ uefi: false }), 'on');
+      await waitFor('the stranger to give up network boot', async () => !(await stranger.isOn()), 90_000);
+      const text = await readFile(strangerConsole, 'utf8');
+      assert.match(await readFile(site.logFile, 'utf8'), new RegExp(`DHCPACK\\(eth0\\) \\S+ ${strangerMac}`));
+      assert.match(text, /Nothing to boot|No more network devices/, text.slice(-2000));
+      assert.doesNotMatch(
+        text,
+        /boot-by-mac|Filename:|pxeflow test installer/,
+        'pxeflow answered a machine that is not in the install',
+      );
 
       const second = await bootAgainOverIpmi(lab);
       assert.match(second, /pxeflow: installed, booting from local disk/, second.slice(-3000));

@@ -328,6 +328,33 @@ describe('netboot HTTP service (real curl)', () => {
     assert.equal((await curl([`${url}/ipxe/node2/${token}`])).status, 403);
   });
 
+  it('proxyDHCP: a reserved MAC gets its script by MAC, with the dhcp phase from its address; others 403', async () => {
+    f.machines.setTarget('node1', 'install');
+    const { token } = f.machines.get('node1')!;
+    const before = f.raw.length;
+    for (const mac of ['52-54-00-aa-00-99', 'zz', '52-54-00-aa-00-01-ff']) {
+      assert.equal((await curl([`${url}/boot-by-mac/${mac}`])).status, 403, mac);
+    }
+    assert.equal(f.raw.length, before, 'no event for refused requests');
+    // iPXE's ${net0/mac:hexhyp} form
+    const r = await curl([`${url}/boot-by-mac/52-54-00-AA-00-01`]);
+    assert.equal(r.status, 200);
+    assert.match(r.body.toString(), new RegExp(`^#!ipxe\\n[\\s\\S]*inst\\.ks=${url}/ks/node1/${token} `));
+    const events = f.raw.slice(before);
+    assert.deepEqual(
+      events.map((e) => [e.phase, e.node, e.mac]),
+      [
+        ['dhcp', 'node1', '52:54:00:aa:00:01'],
+        ['pxe-config', 'node1', '52:54:00:aa:00:01'],
+      ],
+    );
+    assert.equal(
+      events[0]!.ip,
+      '127.0.0.1',
+      'the address the site DHCP server gave: where the request came from',
+    );
+  });
+
   it('never writes a token into a log line', () => {
     for (const m of f.machines.list()) if (m.token) allTokens.push(m.token);
     assert.ok(f.logLines.length > 20, 'logs were captured');

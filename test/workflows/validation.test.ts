@@ -82,11 +82,12 @@ test('ClusterInstall refuses more nodes than one install can carry, before anyth
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'pxeflow/too-big');
 });
 
-test('ClusterInstall refuses proxyDHCP (it cannot boot a node yet), before anything is powered on', async () => {
+test('ClusterInstall refuses proxyDHCP for a node without its MAC, before anything is powered on', async () => {
   const spec = validSpec();
   spec.network.dhcpMode = 'proxy';
   delete spec.network.range;
   for (const node of spec.nodes) delete node.ip;
+  delete spec.nodes[0].mac;
   const handle = await t.client.workflow.start('ClusterInstall', {
     taskQueue,
     workflowId: 'pxeflow/proxy',
@@ -96,7 +97,7 @@ test('ClusterInstall refuses proxyDHCP (it cannot boot a node yet), before anyth
     assert.ok(err instanceof WorkflowFailedError);
     const cause = err.cause as { type?: string; message: string };
     assert.equal(cause.type, 'InvalidClusterSpec');
-    assert.match(cause.message, /network\.dhcpMode: proxy is not available yet/);
+    assert.match(cause.message, /nodes\[0\]\.mac: required with dhcpMode proxy/);
     return true;
   });
   const history = await handle.fetchHistory();
