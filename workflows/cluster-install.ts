@@ -146,7 +146,7 @@ export async function ClusterInstall(
   }
   // proxyDHCP without every node's MAC cannot boot a node (config/unsupported.ts): refused, not left to time out
   const unsupported = options.carried ? [] : unsupportedProblems(spec);
-  if (unsupported.length > 0 && patched('proxy-mode-refused')) {
+  if (unsupported.length > 0 && patched('proxy-needs-macs')) {
     throw ApplicationFailure.nonRetryable(
       `invalid cluster spec:\n${new SpecError(unsupported).message}`,
       'InvalidClusterSpec',
