@@ -55,6 +55,8 @@ interface InstallFigures {
   boundS: number;
   success: number;
   outcomes: Record<string, number>;
+  /** the nodes that did not install (at most 20): outcome, attempts and the reason the install recorded */
+  notInstalled?: Array<{ node: string; outcome: string; attempts: number; detail?: string }>;
   /** spacing of consecutive power-on commands (orchestration throughput while slots are free) */
   powerOnSpacingMs: number;
   /** per node, from the power-on command to the workflow's final outcome */
@@ -192,6 +194,10 @@ async function runInstall(n: number, dir: string): Promise<InstallFigures> {
       boundS,
       success: report.counts.success ?? 0,
       outcomes: Object.fromEntries(Object.entries(report.counts).filter(([, v]) => v > 0)),
+      notInstalled: report.nodes
+        .filter((x) => x.outcome !== 'success')
+        .slice(0, 20)
+        .map((x) => ({ node: x.node, outcome: x.outcome, attempts: x.attempts, detail: x.detail })),
       powerOnSpacingMs: median(firstSlots),
       nodeP50S: median(nodeS),
       nodeP99S: percentile(nodeS, 99),
@@ -395,6 +401,11 @@ function report(
         'dnsmasq and a static HTTP server, from qemu start to the status POST.',
     );
   }
+  for (const x of ok)
+    for (const f of x.notInstalled ?? [])
+      bench.note(
+        `${x.nodes} nodes: ${f.node} ${f.outcome} after ${f.attempts} attempt(s)${f.detail ? `: ${f.detail}` : ''}`,
+      );
   const largest = ok.at(-1);
   if (largest) {
     bench.goal(
