@@ -36,6 +36,7 @@ import { DETAIL_MAX, installSizeProblem } from '../config/capacity.ts';
 import { SpecError } from '../config/errors.ts';
 import { unsupportedProblems } from '../config/unsupported.ts';
 import { SA } from '../temporal/search-attributes.ts';
+import { failureText } from './failure-text.ts';
 import {
   type ClusterReport,
   type NodeOutcome,
@@ -662,7 +663,11 @@ function failedResult(node: NodeRef, err: unknown): NodeResult {
     bmcIp: node.bmc,
     mac: node.mac,
     outcome: cancelled ? 'cancelled' : 'failure',
-    detail: err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err),
+    detail: patched('failure-detail-cause')
+      ? failureText(err)
+      : err instanceof Error
+        ? ((err.cause as Error | undefined)?.message ?? err.message)
+        : String(err),
     attempts: 0,
     phases: {},
   };

@@ -9,6 +9,7 @@ import {
   condition,
   isCancellation,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -17,6 +18,7 @@ import {
 } from '@temporalio/workflow';
 import type { ControllerActivities, NodeRef, PowerTarget } from '../activities/types.ts';
 import { SA } from '../temporal/search-attributes.ts';
+import { failureText } from './failure-text.ts';
 import {
   type NodeOutcome,
   type NodeReport,
@@ -227,12 +229,19 @@ export async function NodeInstall(input: NodeInstallInput): Promise<NodeResult> 
   }
 
   if (outcome === 'success') {
-    await controller.finishNode({
-      clusterId: input.clusterId,
-      node: { ...node, mac },
-      outcome,
-      power: { ...input.power, uefi },
-    });
+    try {
+      await controller.finishNode({
+        clusterId: input.clusterId,
+        node: { ...node, mac },
+        outcome,
+        power: { ...input.power, uefi },
+      });
+    } catch (err) {
+      // The node is installed: a BMC that no longer answers when its boot device is set to disk must not turn it
+      // into a failure (its token is revoked, so a PXE boot gets `exit` and boots the disk anyway). Said in detail.
+      if (isCancellation(err) || !patched('installed-despite-finish-failure')) throw err;
+      detail = `installed; the boot device was not set to disk: ${failureText(err)}`;
+    }
   }
   upsertSearchAttributes([{ key: SA.outcome, value: outcome }]);
   enter(outcome, Date.now());

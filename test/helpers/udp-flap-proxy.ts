@@ -4,6 +4,7 @@
 //    `downMs` after the first datagram it comes up, then alternates upMs up / downMs down.
 //  - lost replies: relays the first `dropAfter` client datagrams (the session set-up) and drops everything
 //    after, so a command reaches a live session and its answer never comes back.
+//  - manual: up until the test calls setUp(false) (a BMC that goes away at a chosen moment).
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 
@@ -12,10 +13,12 @@ export interface UdpFlapProxy {
   /** datagrams from clients: relayed while up, dropped while down */
   readonly relayed: number;
   readonly dropped: number;
+  /** manual mode: relay (true) or drop (false) from now on */
+  setUp(up: boolean): void;
   close(): Promise<void>;
 }
 
-export type FlapMode = { upMs: number; downMs: number } | { dropAfter: number };
+export type FlapMode = { upMs: number; downMs: number } | { dropAfter: number } | { manual: true };
 
 export async function startUdpFlapProxy(
   opts: { address: string; targetPort: number } & FlapMode,
@@ -34,7 +37,7 @@ export async function startUdpFlapProxy(
   front.on('error', () => {});
   front.on('message', (msg, client) => {
     if ('upMs' in opts) timer ??= setTimeout(flip, opts.downMs);
-    else if (relayed >= opts.dropAfter) up = false;
+    else if ('dropAfter' in opts && relayed >= opts.dropAfter) up = false;
     if (!up) {
       dropped++;
       return;
@@ -63,6 +66,10 @@ export async function startUdpFlapProxy(
     },
     get dropped() {
       return dropped;
+    },
+    setUp(value) {
+      if (!('manual' in opts)) throw new Error('setUp() is for a manual proxy');
+      up = value;
     },
     async close() {
       clearTimeout(timer);
