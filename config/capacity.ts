@@ -5,6 +5,7 @@
 // blob size limit) — and it would refuse it at the *end* of the install, with every node already installed. So
 // the size is estimated up front, from the spec, and a spec that cannot fit is refused before anything is
 // powered on, with the number of nodes that would fit.
+import { BOOT_PHASES } from '../netboot/types.ts';
 import { hostCount, parseCidr } from './ipv4.ts';
 import type { ClusterSpec } from './schema.ts';
 import type { SpecIssue } from './errors.ts';
@@ -12,19 +13,9 @@ import type { SpecIssue } from './errors.ts';
 /** Temporal's default blob size limit (limit.blobSize.error) less room for encoding and the rest of the state. */
 export const INSTALL_PAYLOAD_BUDGET = 1_900_000;
 
-/** The times a successful node's result records: its power-on, the boot chain, its outcome. */
-const PHASES = [
-  'power-on',
-  'dhcp',
-  'bootloader',
-  'pxe-config',
-  'kernel',
-  'initrd',
-  'kickstart',
-  'packages',
-  'packages-done',
-  'success',
-];
+/** The times a successful node's result records: its power-on, the boot chain (its status is the outcome), the
+ *  outcome. */
+const PHASES = ['power-on', ...BOOT_PHASES.filter((p) => p !== 'status'), 'success'];
 const TIMESTAMP = 1_700_000_000_000; // 13 digits, like every Date.now() until 2286
 const IPV4 = '255.255.255.255';
 const MAC = 'aa:bb:cc:dd:ee:ff';

@@ -114,6 +114,11 @@ export function rangeSize(start: number, end: number): number {
   return end < start ? 0 : end - start + 1;
 }
 
+/** The dotted netmask of a prefix length (24 → 255.255.255.0). */
+export function netmask(prefix: number): string {
+  return formatIPv4(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+}
+
 export function formatCidr(cidr: Cidr): string {
   return `${formatIPv4(cidr.network)}/${cidr.prefix}`;
 }

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { formatIPv4, parseIPv4 } from '../config/ipv4.ts';
+import { formatIPv4, netmask, parseIPv4 } from '../config/ipv4.ts';
 import { killTree } from './net/process-tree.ts';
 import type { ProvisioningNetwork } from './network.ts';
 
@@ -28,10 +28,6 @@ export interface SiteDhcp extends SiteDhcpInfo {
 }
 
 const START_TIMEOUT_MS = 10_000;
-
-function prefixMask(prefix: number): string {
-  return formatIPv4(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
-}
 
 export async function startSiteDhcp(
   network: ProvisioningNetwork,
@@ -77,7 +73,7 @@ export async function startSiteDhcp(
         '--port=0',
         '--interface=eth0',
         '--bind-interfaces',
-        `--dhcp-range=${opts.range.start},${opts.range.end},${prefixMask(network.prefix)},1h`,
+        `--dhcp-range=${opts.range.start},${opts.range.end},${netmask(network.prefix)},1h`,
         '--dhcp-option=3', // no router: nothing is routed off this machine
         '--dhcp-option=6', // no DNS
         '--no-ping',

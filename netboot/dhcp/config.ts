@@ -4,7 +4,15 @@
 // client architecture and iPXE user class. Per-host data lives in files dnsmasq watches (see reservations.ts).
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { cidrContains, formatIPv4, hostCount, ipv4Problem, parseCidr, parseIPv4 } from '../../config/ipv4.ts';
+import {
+  cidrContains,
+  formatIPv4,
+  hostCount,
+  ipv4Problem,
+  netmask,
+  parseCidr,
+  parseIPv4,
+} from '../../config/ipv4.ts';
 
 /** Where dnsmasq's state lives under the DHCP state directory. */
 export interface DhcpPaths {
@@ -156,16 +164,12 @@ export const DISCOVERY_TAG = 'discovery';
 /** Tag of every reserved MAC's hosts entry (proxy mode answers only these). */
 export const RESERVED_TAG = 'pxeflow';
 
-function maskOf(prefix: number): string {
-  return formatIPv4(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
-}
-
 /** The dnsmasq configuration text. Throws DhcpConfigError on bad input. */
 export function renderDnsmasqConfig(input: DhcpConfigInput): string {
   const o = parseDhcpConfig(input);
   const p = dhcpPaths(o.stateDir);
   const cidr = parseCidr(o.subnet)!;
-  const mask = maskOf(cidr.prefix);
+  const mask = netmask(cidr.prefix);
   const network = formatIPv4(cidr.network);
   const lease = String(o.leaseTimeSeconds);
   const leaseMax = o.leaseMax ?? Math.min(Math.max(hostCount(cidr), 1), 65_536);

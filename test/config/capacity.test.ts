@@ -9,7 +9,7 @@ import { INSTALL_PAYLOAD_BUDGET, installSize, perNodeBytes } from '../../config/
 import { loadClusterSpec } from '../../config/load.ts';
 import { parseClusterSpec, SpecError } from '../../config/schema.ts';
 import type { ClusterReport } from '../../workflows/messages.ts';
-import { bigSpec } from './fixtures.ts';
+import { bigSpec, discoverySpec } from './fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pxeflow-capacity-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,18 +70,10 @@ test('2,000 and 3,000 listed nodes fit; 4,000 are refused by the loader, with th
 });
 
 test('a discovering spec counts its most nodes: a /20 without discovery.maxNodes is refused, maxNodes fixes it', () => {
-  const raw = {
-    apiVersion: 'pxeflow/v1',
-    name: 'ceph-b',
-    iso: { version: 'storageos-7.9' },
-    ipmi: { subnet: '10.10.0.0/20', username: 'admin', passwordEnv: 'PXEFLOW_BMC_PASSWORD' },
-    network: {
-      interface: 'br-prov',
-      subnet: '10.20.0.0/16',
-      controller: '10.20.255.254',
-      range: { start: '10.20.0.10', end: '10.20.200.0' },
-    },
-  };
+  const raw = discoverySpec();
+  raw.ipmi.subnet = '10.10.0.0/20';
+  raw.network = { ...raw.network, subnet: '10.20.0.0/16', controller: '10.20.255.254' };
+  raw.network.range = { start: '10.20.0.10', end: '10.20.200.0' };
   const file = join(dir, 'discovery.yaml');
   writeFileSync(file, stringify(raw));
   assert.throws(

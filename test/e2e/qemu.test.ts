@@ -99,6 +99,9 @@ function driverFor(lab: Lab, index = 0): IpmitoolDriver {
   });
 }
 
+/** The phases of an install over iPXE: HTTP script, kernel and initrd over HTTP (no TFTP bootloader). */
+const IPXE_CHAIN = ['power-on', 'dhcp', 'pxe-config', 'kernel', 'initrd', 'kickstart', 'packages', 'success'];
+
 function assertInstalled(lab: Lab, report: ClusterReport, phases: string[]): NodeResult {
   const n = report.nodes.find((r) => r.node === `${lab.spec.name}-001`)!;
   assert.equal(n.outcome, 'success', JSON.stringify(n));
@@ -164,16 +167,7 @@ describe('qemu nodes (real firmware)', { skip: qemuMissing }, () => {
       assert.equal(await ipmi.powerState(), 'off');
 
       const report = await install(lab);
-      const n = assertInstalled(lab, report, [
-        'power-on',
-        'dhcp',
-        'pxe-config',
-        'kernel',
-        'initrd',
-        'kickstart',
-        'packages',
-        'success',
-      ]);
+      const n = assertInstalled(lab, report, IPXE_CHAIN);
       const install1 = await lastBoot(lab);
       assert.match(install1, /pxeflow-install: [1-9][0-9]* packages installed/);
       // iPXE took an address from the controller's IPv6 router advertisement (else it waits ~13 s for one)
@@ -196,16 +190,7 @@ describe('qemu nodes (real firmware)', { skip: qemuMissing }, () => {
         args: [lab.specFor(lab.spec.name, [1])],
       });
       const report = (await handle.result()) as ClusterReport;
-      const n = assertInstalled(lab, report, [
-        'power-on',
-        'dhcp',
-        'pxe-config',
-        'kernel',
-        'initrd',
-        'kickstart',
-        'packages',
-        'success',
-      ]);
+      const n = assertInstalled(lab, report, IPXE_CHAIN);
       // the address is the site server's lease, not pxeflow's (pxeflow's dnsmasq has no range in proxy mode)
       const ip = parseIPv4(n.dhcpIp!)!;
       assert.ok(
